@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "smia-lua",
+    products: [
+        .executable(name: "smia-lua", targets: ["smia-lua"]),
+    ],
+    targets: [
+        // System libraries: plumbing only (pkg-config finds the Debian packages).
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        // The C side of the Lua boundary: the only code that may call lua_error.
+        .target(name: "CLuaShim", dependencies: ["CLua"]),
+
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
+        .target(name: "Attacks", dependencies: ["Tensor"]),
+        .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"]),
+        .executableTarget(name: "smia-lua", dependencies: ["LuaBridge", "CLuaShim", "CLua", "CEditLine"]),
+
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,1 @@
+#include "smia_shim.h"

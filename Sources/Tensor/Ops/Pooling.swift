@@ -1,0 +1,148 @@
+/// Max, average and adaptive average pooling over (N, C, H, W).
+
+public struct Pool2dOptions {
+    public var kernel: (Int, Int)
+    public var stride: (Int, Int)
+    public var padding: (Int, Int)
+    public var ceilMode: Bool
+    /// Average pooling: whether padded zeros count in the divisor (PyTorch's default: yes).
+    public var countIncludePad: Bool
+    public init(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0), ceilMode: Bool = false, countIncludePad: Bool = true) {
+        self.kernel = kernel
+        self.stride = stride ?? kernel
+        self.padding = padding
+        self.ceilMode = ceilMode
+        self.countIncludePad = countIncludePad
+    }
+
+    /// Output size along one axis, as PyTorch computes it.
+    func outputSize(_ size: Int, _ k: Int, _ s: Int, _ p: Int) -> Int {
+        let span = size + 2 * p - k
+        var out = (ceilMode ? (span + s - 1) / s : span / s) + 1
+        // A window may not start in the right padding.
+        if ceilMode && (out - 1) * s >= size + p { out -= 1 }
+        return out
+    }
+
+    func check(_ shape: [Int], op: String) throws -> (oh: Int, ow: Int) {
+        guard shape.count == 4 else { throw TensorError("\(op): expected input of size (N, C, H, W), got \(describeShape(shape))") }
+        let (kh, kw) = kernel, (sh, sw) = stride, (ph, pw) = padding
+        guard kh > 0, kw > 0, sh > 0, sw > 0, ph >= 0, pw >= 0 else {
+            throw TensorError("\(op): kernel and stride must be positive and padding >= 0")
+        }
+        guard ph * 2 <= kh, pw * 2 <= kw else {
+            throw TensorError("\(op): padding must be at most half the kernel size")
+        }
+        guard shape[2] + 2 * ph >= kh, shape[3] + 2 * pw >= kw else {
+            throw TensorError("\(op): kernel \(kh)x\(kw) is larger than the padded input \(shape[2] + 2 * ph)x\(shape[3] + 2 * pw)")
+        }
+        return (outputSize(shape[2], kh, sh, ph), outputSize(shape[3], kw, sw, pw))
+    }
+}
+
+extension Tensor {
+    public static func maxPool2d(_ x: Tensor, _ o: Pool2dOptions) throws -> Tensor {
+        let (oh, ow) = try o.check(x.shape, op: "max_pool2d")
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let planes = n * c
+        var out = [Float](repeating: 0, count: planes * oh * ow)
+        var argmax = [Int32](repeating: -1, count: planes * oh * ow)
+        x.storage.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                argmax.withUnsafeMutableBufferPointer { pa in
+                    let src = px.baseAddress!, dst = po.baseAddress!, arg = pa.baseAddress!
+                    parallelFor(planes) { pl in
+                        for y in 0..<oh {
+                            for xo in 0..<ow {
+                                var best = -Float.infinity, bestAt: Int32 = -1
+                                let y0 = y * o.stride.0 - o.padding.0, x0 = xo * o.stride.1 - o.padding.1
+                                for ky in Swift.max(0, y0)..<Swift.min(h, y0 + o.kernel.0) {
+                                    for kx in Swift.max(0, x0)..<Swift.min(w, x0 + o.kernel.1) {
+                                        let v = src[pl * h * w + ky * w + kx]
+                                        // NaN propagates, as in PyTorch.
+                                        if v > best || v.isNaN || bestAt < 0 { best = v; bestAt = Int32(ky * w + kx) }
+                                        if v.isNaN { break }
+                                    }
+                                }
+                                dst[(pl * oh + y) * ow + xo] = best
+                                arg[(pl * oh + y) * ow + xo] = bestAt
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: [n, c, oh, ow], storage: out).recording("max_pool2d", [x]) { g, _ in
+            var dx = [Float](repeating: 0, count: x.count)
+            for pl in 0..<planes {
+                for i in 0..<(oh * ow) where argmax[pl * oh * ow + i] >= 0 {
+                    dx[pl * h * w + Int(argmax[pl * oh * ow + i])] += g.storage[pl * oh * ow + i]
+                }
+            }
+            return [Tensor(uncheckedShape: x.shape, storage: dx)]
+        }
+    }
+
+    public static func avgPool2d(_ x: Tensor, _ o: Pool2dOptions) throws -> Tensor {
+        let (oh, ow) = try o.check(x.shape, op: "avg_pool2d")
+        let (h, w) = (x.shape[2], x.shape[3])
+        return try windowAverage(x, oh: oh, ow: ow, op: "avg_pool2d") { y, xo in
+            let y0 = y * o.stride.0 - o.padding.0, x0 = xo * o.stride.1 - o.padding.1
+            let y1 = Swift.min(y0 + o.kernel.0, h + o.padding.0), x1 = Swift.min(x0 + o.kernel.1, w + o.padding.1)
+            let padded = (y1 - y0) * (x1 - x0)
+            let ys = Swift.max(0, y0), ye = Swift.min(h, y1), xs = Swift.max(0, x0), xe = Swift.min(w, x1)
+            return (ys, ye, xs, xe, o.countIncludePad ? padded : (ye - ys) * (xe - xs))
+        }
+    }
+
+    /// Average pooling to a fixed output size, with PyTorch's bin edges.
+    public static func adaptiveAvgPool2d(_ x: Tensor, outputSize: (Int, Int)) throws -> Tensor {
+        guard x.rank == 4 else { throw TensorError("adaptive_avg_pool2d: expected input of size (N, C, H, W), got \(describeShape(x.shape))") }
+        let (oh, ow) = outputSize
+        guard oh > 0, ow > 0 else { throw TensorError("adaptive_avg_pool2d: output size must be positive, got \(oh)x\(ow)") }
+        let (h, w) = (x.shape[2], x.shape[3])
+        return try windowAverage(x, oh: oh, ow: ow, op: "adaptive_avg_pool2d") { y, xo in
+            let ys = y * h / oh, ye = ((y + 1) * h + oh - 1) / oh
+            let xs = xo * w / ow, xe = ((xo + 1) * w + ow - 1) / ow
+            return (ys, ye, xs, xe, (ye - ys) * (xe - xs))
+        }
+    }
+
+    /// Averages over a window per output position: `window(y, x)` gives the input rows
+    /// `ys..<ye`, columns `xs..<xe`, and the divisor.
+    private static func windowAverage(_ x: Tensor, oh: Int, ow: Int, op: String,
+                                      _ window: @escaping (Int, Int) -> (Int, Int, Int, Int, Int)) throws -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let planes = n * c
+        var out = [Float](repeating: 0, count: planes * oh * ow)
+        x.storage.withUnsafeBufferPointer { px in
+            out.withUnsafeMutableBufferPointer { po in
+                let src = px.baseAddress!, dst = po.baseAddress!
+                parallelFor(planes) { pl in
+                    for y in 0..<oh {
+                        for xo in 0..<ow {
+                            let (ys, ye, xs, xe, divisor) = window(y, xo)
+                            var s: Float = 0
+                            for ky in ys..<Swift.max(ys, ye) { for kx in xs..<Swift.max(xs, xe) { s += src[pl * h * w + ky * w + kx] } }
+                            dst[(pl * oh + y) * ow + xo] = divisor > 0 ? s / Float(divisor) : 0
+                        }
+                    }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: [n, c, oh, ow], storage: out).recording(op, [x]) { g, _ in
+            var dx = [Float](repeating: 0, count: x.count)
+            for pl in 0..<planes {
+                for y in 0..<oh {
+                    for xo in 0..<ow {
+                        let (ys, ye, xs, xe, divisor) = window(y, xo)
+                        guard divisor > 0 else { continue }
+                        let share = g.storage[(pl * oh + y) * ow + xo] / Float(divisor)
+                        for ky in ys..<Swift.max(ys, ye) { for kx in xs..<Swift.max(xs, xe) { dx[pl * h * w + ky * w + kx] += share } }
+                    }
+                }
+            }
+            return [Tensor(uncheckedShape: x.shape, storage: dx)]
+        }
+    }
+}

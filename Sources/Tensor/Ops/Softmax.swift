@@ -1,0 +1,64 @@
+import Foundation
+
+/// Softmax and log-softmax along a dimension, stable for large logits (the maximum is
+/// subtracted first).
+
+extension Tensor {
+    public func logSoftmax(dim: Int) throws -> Tensor {
+        let d = try normalizedDim(dim, "log_softmax")
+        guard rank > 0 else { throw TensorError("log_softmax: expected a tensor with at least one dimension") }
+        let (outer, n, inner) = splitAround(shape, d)
+        var out = [Float](repeating: 0, count: count)
+        storage.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { o in
+                for a in 0..<outer {
+                    for i in 0..<inner {
+                        let base = a * n * inner + i
+                        var m = -Float.infinity
+                        for k in 0..<n { m = Swift.max(m, p[base + k * inner]) }
+                        if !m.isFinite { m = 0 }
+                        var s: Float = 0
+                        for k in 0..<n { s += Foundation.exp(p[base + k * inner] - m) }
+                        let lse = m + Foundation.log(s)
+                        for k in 0..<n { o[base + k * inner] = p[base + k * inner] - lse }
+                    }
+                }
+            }
+        }
+        let x = self
+        let y = Tensor(uncheckedShape: shape, storage: out)
+        return y.recording("log_softmax", [x]) { g, _ in
+            // dx = g - softmax * sum(g) along the dimension.
+            var dx = [Float](repeating: 0, count: x.count)
+            for a in 0..<outer {
+                for i in 0..<inner {
+                    let base = a * n * inner + i
+                    var s: Float = 0
+                    for k in 0..<n { s += g.storage[base + k * inner] }
+                    for k in 0..<n { dx[base + k * inner] = g.storage[base + k * inner] - Foundation.exp(out[base + k * inner]) * s }
+                }
+            }
+            return [Tensor(uncheckedShape: x.shape, storage: dx)]
+        }
+    }
+
+    public func softmax(dim: Int) throws -> Tensor {
+        let d = try normalizedDim(dim, "softmax")
+        let y = try withoutGrad { try logSoftmax(dim: d) }.map { Foundation.exp($0) }
+        let x = self
+        let (outer, n, inner) = splitAround(shape, d)
+        return y.recording("softmax", [x]) { g, _ in
+            // dx = y * (g - sum(g * y)) along the dimension.
+            var dx = [Float](repeating: 0, count: x.count)
+            for a in 0..<outer {
+                for i in 0..<inner {
+                    let base = a * n * inner + i
+                    var s: Float = 0
+                    for k in 0..<n { s += g.storage[base + k * inner] * y.storage[base + k * inner] }
+                    for k in 0..<n { dx[base + k * inner] = y.storage[base + k * inner] * (g.storage[base + k * inner] - s) }
+                }
+            }
+            return [Tensor(uncheckedShape: x.shape, storage: dx)]
+        }
+    }
+}
