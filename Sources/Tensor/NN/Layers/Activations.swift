@@ -1,0 +1,34 @@
+public final class ReLU: Module {
+    public override func forward(_ x: Tensor) throws -> Tensor { x.relu() }
+}
+
+/// Identity at eval time; in training, zeroes each value with probability p and scales the rest
+/// by 1/(1-p), drawing from the seeded parameter generator.
+public final class Dropout: Module {
+    public let p: Float
+
+    public init(p: Float = 0.5) throws {
+        guard p >= 0, p < 1 else { throw TensorError("Dropout: p must be in [0, 1), got \(p)") }
+        self.p = p
+        super.init()
+    }
+
+    public override func forward(_ x: Tensor) throws -> Tensor {
+        guard isTraining, p > 0 else { return x }
+        let keep = 1 - p
+        let mask = Tensor.zerosUnchecked(x.shape)
+        for i in 0..<mask.count { mask.storage[i] = ParameterInit.generator.uniform() < keep ? 1 / keep : 0 }
+        return try x * mask
+    }
+
+    public override var optionsDescription: String { "p=\(p)" }
+}
+
+public final class Flatten: Module {
+    public let startDim: Int
+    public init(startDim: Int = 1) {
+        self.startDim = startDim
+        super.init()
+    }
+    public override func forward(_ x: Tensor) throws -> Tensor { try x.flattened(from: startDim) }
+}

@@ -1,0 +1,106 @@
+/// The base of every layer and model: named parameters, buffers and children with PyTorch's
+/// `state_dict` names, train/eval mode, and strict weight loading.
+open class Module {
+    /// Own trainable tensors, in registration order (PyTorch's order).
+    public private(set) var ownParameters: [(name: String, tensor: Tensor)] = []
+    /// Own non-trainable state (batch-norm running statistics).
+    public private(set) var ownBuffers: [(name: String, tensor: Tensor)] = []
+    public private(set) var children: [(name: String, module: Module)] = []
+    public private(set) var isTraining = true
+
+    public init() {}
+
+    /// The name shown in errors and printing, e.g. `Conv2d`.
+    open var typeName: String { String(describing: type(of: self)) }
+    /// Constructor options for printing, e.g. `3, 64, kernel_size=3`.
+    open var optionsDescription: String { "" }
+
+    open func forward(_ x: Tensor) throws -> Tensor {
+        throw TensorError("\(typeName): this module has no forward")
+    }
+
+    public func callAsFunction(_ x: Tensor) throws -> Tensor { try forward(x) }
+
+    /// Runs a child and prefixes its error with where it happened, as Torch7's containers do.
+    public func run(_ child: Module, named name: String, _ x: Tensor) throws -> Tensor {
+        do {
+            return try child.forward(x)
+        } catch let error as TensorError {
+            throw TensorError("\(typeName).\(name) (\(child.typeName)): \(error.message)")
+        }
+    }
+
+    @discardableResult
+    public func registerParameter(_ name: String, _ tensor: Tensor) -> Tensor {
+        tensor.requiresGrad = true
+        ownParameters.append((name, tensor))
+        return tensor
+    }
+
+    @discardableResult
+    public func registerBuffer(_ name: String, _ tensor: Tensor) -> Tensor {
+        ownBuffers.append((name, tensor))
+        return tensor
+    }
+
+    @discardableResult
+    public func registerChild<M: Module>(_ name: String, _ module: M) -> M {
+        children.append((name, module))
+        return module
+    }
+
+    /// Every trainable tensor with its dotted name, depth first, as `named_parameters()`.
+    public func namedParameters() -> [(name: String, tensor: Tensor)] {
+        ownParameters + children.flatMap { child in
+            child.module.namedParameters().map { ("\(child.name).\($0.name)", $0.tensor) }
+        }
+    }
+
+    /// Parameters and buffers with their dotted names, in PyTorch's `state_dict` order.
+    public func stateDict() -> [(name: String, tensor: Tensor)] {
+        ownParameters + ownBuffers + children.flatMap { child in
+            child.module.stateDict().map { ("\(child.name).\($0.name)", $0.tensor) }
+        }
+    }
+
+    /// Copies values into the state by name. Strict: every key must be present, known and of the
+    /// right shape; the error lists all that are not, and nothing is changed.
+    public func loadStateDict(_ entries: [(name: String, tensor: Tensor)], source: String = "weights") throws {
+        let own = stateDict()
+        let given = Dictionary(entries.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
+        let ownNames = Set(own.map(\.name))
+        var problems: [String] = []
+        let missing = own.map(\.name).filter { given[$0] == nil }
+        if !missing.isEmpty { problems.append("missing keys: \(missing.joined(separator: ", "))") }
+        let unexpected = entries.map(\.name).filter { !ownNames.contains($0) }
+        if !unexpected.isEmpty { problems.append("unexpected keys: \(unexpected.joined(separator: ", "))") }
+        let mismatched = own.compactMap { entry -> String? in
+            guard let t = given[entry.name], t.shape != entry.tensor.shape else { return nil }
+            return "\(entry.name) (expected \(describeShape(entry.tensor.shape)), got \(describeShape(t.shape)))"
+        }
+        if !mismatched.isEmpty { problems.append("size mismatch: \(mismatched.joined(separator: ", "))") }
+        guard problems.isEmpty else {
+            throw TensorError("load_weights: \(source) does not fit \(typeName): \(problems.joined(separator: "; "))")
+        }
+        for entry in own { entry.tensor.storage = given[entry.name]!.storage }
+    }
+
+    /// Training mode (batch statistics, dropout) on or off, for this module and all below.
+    public func train(_ on: Bool = true) {
+        isTraining = on
+        for child in children { child.module.train(on) }
+    }
+
+    public func eval() { train(false) }
+
+    /// A tree view like PyTorch's `print(model)`.
+    public func describe(indent: String = "") -> String {
+        if children.isEmpty { return "\(typeName)(\(optionsDescription))" }
+        var lines = ["\(typeName)("]
+        for child in children {
+            lines.append("\(indent)  (\(child.name)): \(child.module.describe(indent: indent + "  "))")
+        }
+        lines.append("\(indent))")
+        return lines.joined(separator: "\n")
+    }
+}
