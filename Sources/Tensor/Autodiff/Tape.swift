@@ -35,6 +35,15 @@ public func withoutGrad<R>(_ body: () throws -> R) rethrows -> R {
     return try body()
 }
 
+/// Runs `body` recording, even inside `withoutGrad` (a gradient asked for within a no-grad
+/// region, e.g. the Lua bridge's `grad` called from `smia.no_grad`).
+public func withGradEnabled<R>(_ body: () throws -> R) rethrows -> R {
+    let previous = GradMode.isEnabled
+    GradMode.isEnabled = true
+    defer { GradMode.isEnabled = previous }
+    return try body()
+}
+
 extension Tensor {
     /// Attaches a gradient rule to `self` when recording is on and any input needs a gradient.
     /// Returns `self` so ops can end with `return record(...)`.
