@@ -527,7 +527,9 @@ private struct HeaderParser {
     private mutating func parseHex4() throws -> UInt32 {
         var code: UInt32 = 0
         for _ in 0 ..< 4 {
-            guard let c = peek, let digit = hexValue(c) else {
+            // Read through `bytes` directly: the `peek` form crashes Swift 6.3's optimizer.
+            let digit: UInt32? = i < bytes.count ? hexValue(bytes[i]) : nil
+            guard let digit else {
                 throw syntaxError(expected: "four hexadecimal digits after '\\u'")
             }
             code = code << 4 | digit
