@@ -19,8 +19,8 @@ public final class AttackContext {
     public let output: Tensor
     let counters: AttackCounters
 
-    init(model: Module, task: AttackTask, clean: Tensor, current: Tensor, previous: Tensor, labels: Tensor,
-         targeted: Bool, iteration: Int, output: Tensor, counters: AttackCounters) {
+    public init(model: Module, task: AttackTask, clean: Tensor, current: Tensor, previous: Tensor, labels: Tensor,
+                targeted: Bool, iteration: Int, output: Tensor, counters: AttackCounters = AttackCounters()) {
         self.model = model
         self.task = task
         self.clean = clean
