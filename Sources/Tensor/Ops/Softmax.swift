@@ -47,6 +47,8 @@ extension Tensor {
         let y = try withoutGrad { try logSoftmax(dim: d) }.map { Foundation.exp($0) }
         let x = self
         let (outer, n, inner) = splitAround(shape, d)
+        // The values, not `y`: a rule that held its own result would keep the graph alive forever.
+        let values = y.storage
         return y.recording("softmax", [x]) { g, _ in
             // dx = y * (g - sum(g * y)) along the dimension.
             var dx = [Float](repeating: 0, count: x.count)
@@ -54,8 +56,8 @@ extension Tensor {
                 for i in 0..<inner {
                     let base = a * n * inner + i
                     var s: Float = 0
-                    for k in 0..<n { s += g.storage[base + k * inner] * y.storage[base + k * inner] }
-                    for k in 0..<n { dx[base + k * inner] = y.storage[base + k * inner] * (g.storage[base + k * inner] - s) }
+                    for k in 0..<n { s += g.storage[base + k * inner] * values[base + k * inner] }
+                    for k in 0..<n { dx[base + k * inner] = values[base + k * inner] * (g.storage[base + k * inner] - s) }
                 }
             }
             return [Tensor(uncheckedShape: x.shape, storage: dx)]
