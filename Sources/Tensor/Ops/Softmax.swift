@@ -19,8 +19,10 @@ extension Tensor {
                         if !m.isFinite { m = 0 }
                         var s: Float = 0
                         for k in 0..<n { s += Foundation.exp(p[base + k * inner] - m) }
-                        let lse = m + Foundation.log(s)
-                        for k in 0..<n { o[base + k * inner] = p[base + k * inner] - lse }
+                        // (x - max) - log(s), not x - (max + log(s)): adding log(s) to a large
+                        // maximum would round it to the maximum's precision.
+                        let logS = Foundation.log(s)
+                        for k in 0..<n { o[base + k * inner] = (p[base + k * inner] - m) - logS }
                     }
                 }
             }
