@@ -20,7 +20,10 @@ let package = Package(
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"]),
         .executableTarget(name: "smia-lua", dependencies: ["LuaBridge", "CLuaShim", "CLua", "CEditLine"]),
 
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        // Loads the PyTorch fixtures of ../shared/fixtures for the test targets.
+        .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
+        .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Tensor", "TestSupport"]),
         .testTarget(name: "LuaBridgeTests", dependencies: ["LuaBridge", "CLua"]),
     ],
     swiftLanguageModes: [.v5]

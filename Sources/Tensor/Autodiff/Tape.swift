@@ -98,7 +98,14 @@ public func grad(of output: Tensor, wrt inputs: [Tensor], seed: Tensor? = nil) t
             if !wanted.contains(id) { grads[id] = nil }
         }
     }
-    return inputs.map { grads[ObjectIdentifier($0)] ?? Tensor.zerosUnchecked($0.shape) }
+    // Rules pass gradients on unchanged (add, identity reshapes), so two inputs, or an input and
+    // the seed, may hold the same tensor: hand out distinct ones, so an in-place update of one
+    // (an optimizer's `assign`) cannot change another. Copies share storage until written.
+    var handedOut: Set<ObjectIdentifier> = seed.map { [ObjectIdentifier($0)] } ?? []
+    return inputs.map { input in
+        guard let g = grads[ObjectIdentifier(input)] else { return Tensor.zerosUnchecked(input.shape) }
+        return handedOut.insert(ObjectIdentifier(g)).inserted ? g : g.detached()
+    }
 }
 
 /// Every tensor reachable from `output` through origins, inputs before results. Iterative so

@@ -38,11 +38,14 @@ extension Tensor {
             return y
         }
         // Eval: one affine map per channel.
+        // The statistics as they are now: the rule must not see later updates of the buffers.
+        let means = runningMean.storage
         var scale = [Float](repeating: 0, count: c), shift = [Float](repeating: 0, count: c)
+        var invStd = [Float](repeating: 0, count: c)
         for i in 0..<c {
-            let inv = 1 / (runningVar.storage[i] + eps).squareRoot()
-            scale[i] = (weight?.storage[i] ?? 1) * inv
-            shift[i] = (bias?.storage[i] ?? 0) - runningMean.storage[i] * scale[i]
+            invStd[i] = 1 / (runningVar.storage[i] + eps).squareRoot()
+            scale[i] = (weight?.storage[i] ?? 1) * invStd[i]
+            shift[i] = (bias?.storage[i] ?? 0) - means[i] * scale[i]
         }
         let (outer, _, inner) = splitAround(x.shape, 1)
         var out = [Float](repeating: 0, count: x.count)
@@ -69,8 +72,7 @@ extension Tensor {
                 for a in 0..<outer {
                     for ch in 0..<c {
                         let base = (a * c + ch) * inner
-                        let inv = 1 / (runningVar.storage[ch] + eps).squareRoot()
-                        let m = runningMean.storage[ch]
+                        let inv = invStd[ch], m = means[ch]
                         for i in 0..<inner {
                             sumG[ch] += g.storage[base + i]
                             sumGXhat[ch] += g.storage[base + i] * (x.storage[base + i] - m) * inv

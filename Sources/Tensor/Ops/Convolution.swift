@@ -1,10 +1,9 @@
-import Dispatch
-
 /// 2-D convolution (cross-correlation, as PyTorch) by im2col + sgemm.
 ///
-/// Samples are processed in chunks whose unfolded columns sit side by side, so one GEMM covers
-/// several samples when images are small (the small CNN at 28x28) and one sample when they are
-/// large (ResNet at 56x56). Unfolding and folding back run on all cores; the GEMM threads itself.
+/// Samples go through in chunks. Large images go one at a time and each core takes a band of
+/// output rows: it unfolds its band and multiplies it, writing straight into the output. Small
+/// images are grouped so the GEMMs stay large, each core taking whole samples. Folding the
+/// input gradient back splits by channel, since bands of rows overlap in the input.
 
 public struct Conv2dOptions: Equatable {
     public var stride: (Int, Int)
@@ -56,31 +55,44 @@ struct ConvGeometry {
         guard weight[1] == c / groups else {
             throw TensorError("\(op): weight of size \(describeShape(weight)) expects \(weight[1] * groups) input channels, got \(c)")
         }
+        guard kh > 0, kw > 0 else { throw TensorError("\(op): kernel size must be positive, got \(kh)x\(kw)") }
         let effH = dh * (kh - 1) + 1, effW = dw * (kw - 1) + 1
-        guard h + 2 * ph >= effH, w + 2 * pw >= effW, kh > 0, kw > 0 else {
+        guard h + 2 * ph >= effH, w + 2 * pw >= effW else {
             throw TensorError("\(op): kernel \(kh)x\(kw) (dilated \(effH)x\(effW)) is larger than the padded input \(h + 2 * ph)x\(w + 2 * pw)")
         }
         oh = (h + 2 * ph - effH) / sh + 1
         ow = (w + 2 * pw - effW) / sw + 1
     }
 
-    /// Samples per chunk: enough columns to keep the GEMM large, few enough to bound memory.
+    /// Samples per chunk: one for large images, else enough for GEMMs of about 4096 columns,
+    /// within a bound on the unfolded buffer.
     var chunk: Int {
-        let wanted = Swift.max(1, (4096 + p - 1) / Swift.max(p, 1))
-        let memoryCap = Swift.max(1, (8 << 20) / Swift.max(k * groups * p, 1))
+        if p >= 1024 { return 1 }
+        let wanted = (4096 + p - 1) / Swift.max(p, 1)
+        let memoryCap = (8 << 20) / Swift.max(c * kh * kw * p, 1)
         return Swift.max(1, Swift.min(n, wanted, memoryCap))
     }
 
-    /// Unfolds sample `sample` of `x` into columns `[col0, col0 + p)` of `col`
-    /// (rows: channel, kernel row, kernel column over all groups; row length `ld`).
-    func unfold(_ x: UnsafePointer<Float>, sample: Int, into col: UnsafeMutablePointer<Float>, col0: Int, ld: Int) {
+    /// The pieces of a chunk of `nb` samples that the cores share: a band of output rows of
+    /// the one sample, or a run of whole samples.
+    func columnBlocks(_ nb: Int) -> [(samples: Range<Int>, rows: Range<Int>)] {
+        if nb == 1 { return splitRange(oh, parts: coreCount).map { (0..<1, $0) } }
+        return splitRange(nb, parts: coreCount).map { ($0, 0..<oh) }
+    }
+
+    /// Unfolds output rows `rows` of sample `sample` of `x` into `col` (rows: channel, kernel
+    /// row, kernel column; row length `ld`), the sample's columns starting at `col0`.
+    func unfold(_ x: UnsafePointer<Float>, sample: Int, rows: Range<Int>, into col: UnsafeMutablePointer<Float>, col0: Int, ld: Int) {
         let image = x + sample * c * h * w
         for ci in 0..<c {
             let plane = image + ci * h * w
             for ki in 0..<kh {
                 for kj in 0..<kw {
                     let row = col + ((ci * kh + ki) * kw + kj) * ld + col0
-                    for y in 0..<oh {
+                    let x0 = kj * dw - pw
+                    // Output columns whose input column is inside the image (unit stride).
+                    let lo = Swift.max(0, -x0), hi = Swift.min(ow, w - x0)
+                    for y in rows {
                         let iy = y * sh - ph + ki * dh
                         let dst = row + y * ow
                         if iy < 0 || iy >= h {
@@ -88,10 +100,7 @@ struct ConvGeometry {
                             continue
                         }
                         let src = plane + iy * w
-                        let x0 = kj * dw - pw
                         if sw == 1 {
-                            // Contiguous run with zero edges.
-                            let lo = Swift.max(0, -x0), hi = Swift.min(ow, w - x0)
                             if lo >= hi { dst.update(repeating: 0, count: ow); continue }
                             if lo > 0 { dst.update(repeating: 0, count: lo) }
                             (dst + lo).update(from: src + x0 + lo, count: hi - lo)
@@ -108,22 +117,23 @@ struct ConvGeometry {
         }
     }
 
-    /// The adjoint of `unfold`: adds columns back into sample `sample` of `dx`.
-    func fold(_ col: UnsafePointer<Float>, col0: Int, ld: Int, into dx: UnsafeMutablePointer<Float>, sample: Int) {
+    /// The adjoint of `unfold` over all rows: adds the columns of sample `sample` back into
+    /// channels `channels` of `dx`.
+    func fold(_ col: UnsafePointer<Float>, col0: Int, ld: Int, into dx: UnsafeMutablePointer<Float>, sample: Int, channels: Range<Int>) {
         let image = dx + sample * c * h * w
-        for ci in 0..<c {
+        for ci in channels {
             let plane = image + ci * h * w
             for ki in 0..<kh {
                 for kj in 0..<kw {
                     let row = col + ((ci * kh + ki) * kw + kj) * ld + col0
+                    let x0 = kj * dw - pw
+                    let lo = Swift.max(0, -x0), hi = Swift.min(ow, w - x0)
                     for y in 0..<oh {
                         let iy = y * sh - ph + ki * dh
                         if iy < 0 || iy >= h { continue }
                         let src = row + y * ow
                         let dst = plane + iy * w
-                        let x0 = kj * dw - pw
                         if sw == 1 {
-                            let lo = Swift.max(0, -x0), hi = Swift.min(ow, w - x0)
                             var xo = lo
                             while xo < hi { dst[x0 + xo] += src[xo]; xo += 1 }
                         } else {
@@ -138,20 +148,41 @@ struct ConvGeometry {
         }
     }
 
-    /// A 1x1 kernel with unit stride and no padding needs no unfolding: the input is the matrix.
-    var isPointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
+    /// Folds a chunk back into `dx`, the cores splitting by sample and channel.
+    func foldChunk(_ col: UnsafePointer<Float>, _ s0: Int, _ nb: Int, into dx: UnsafeMutablePointer<Float>) {
+        let channelBlocks = splitRange(c, parts: (coreCount * 2 + nb - 1) / nb)
+        parallelFor(nb * channelBlocks.count) { i in
+            let j = i / channelBlocks.count
+            fold(col, col0: j * p, ld: nb * p, into: dx, sample: s0 + j, channels: channelBlocks[i % channelBlocks.count])
+        }
+    }
+
+    /// Unfolds a whole chunk, the cores splitting it into column blocks.
+    func unfoldChunk(_ x: UnsafePointer<Float>, _ s0: Int, _ nb: Int, into col: UnsafeMutablePointer<Float>) {
+        let blocks = columnBlocks(nb)
+        parallelFor(blocks.count) { i in
+            for j in blocks[i].samples { unfold(x, sample: s0 + j, rows: blocks[i].rows, into: col, col0: j * p, ld: nb * p) }
+        }
+    }
+
+    /// Copies samples `samples` of an NCHW tensor (from sample `s0` on) into the chunk layout
+    /// (O, nb * P), or back when `toChunk` is false.
+    func convertLayout(nchw: UnsafeMutablePointer<Float>, chunk: UnsafeMutablePointer<Float>, channels: Int,
+                       s0: Int, nb: Int, samples: Range<Int>, toChunk: Bool) {
+        for j in samples {
+            for ch in 0..<channels {
+                let a = nchw + ((s0 + j) * channels + ch) * p, b = chunk + ch * nb * p + j * p
+                if toChunk { b.update(from: a, count: p) } else { a.update(from: b, count: p) }
+            }
+        }
+    }
 }
 
-/// Runs `body(i)` for `0..<count` across the cores.
-@inline(__always)
-func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-    if count <= 1 { for i in 0..<count { body(i) }; return }
-    DispatchQueue.concurrentPerform(iterations: count, execute: body)
-}
+/// Unfolded bytes per GEMM slice: about a core's share of the L2 cache.
+var cacheSliceBytes = 512 << 10
 
-/// Unfolded columns for samples `[s0, s0 + nb)`, side by side (row length nb * p).
-private func unfoldChunk(_ g: ConvGeometry, _ x: UnsafePointer<Float>, _ s0: Int, _ nb: Int, _ col: UnsafeMutablePointer<Float>) {
-    parallelFor(nb) { j in g.unfold(x, sample: s0 + j, into: col, col0: j * g.p, ld: nb * g.p) }
+extension Range where Bound == Int {
+    func shifted(_ by: Int) -> Range<Int> { (lowerBound + by)..<(upperBound + by) }
 }
 
 extension Tensor {
@@ -160,50 +191,48 @@ extension Tensor {
         if let bias, bias.shape != [g.o] {
             throw TensorError("conv2d: expected bias of size \(g.o), got \(describeShape(bias.shape))")
         }
-        let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
-        var out = [Float](repeating: 0, count: outCount)
+        var out = [Float](repeating: 0, count: try checkedCount([g.n, g.o, g.oh, g.ow]))
         let nbMax = g.chunk
-        var col = [Float](repeating: 0, count: g.isPointwise && nbMax == 1 ? 0 : g.c * g.kh * g.kw * nbMax * g.p)
-        var result = [Float](repeating: 0, count: g.o * nbMax * g.p)
+        var col = [Float](repeating: 0, count: g.c * g.kh * g.kw * nbMax * g.p)
+        var staging = [Float](repeating: 0, count: nbMax > 1 ? g.o * nbMax * g.p : 0)
         x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in
                 col.withUnsafeMutableBufferPointer { pcol in
-                    result.withUnsafeMutableBufferPointer { pres in
+                    staging.withUnsafeMutableBufferPointer { pst in
                         out.withUnsafeMutableBufferPointer { pout in
-                            var s0 = 0
-                            while s0 < g.n {
-                                let nb = Swift.min(nbMax, g.n - s0)
-                                let ld = nb * g.p
-                                if g.isPointwise && nb == 1 {
-                                    // The sample itself is the (C, P) matrix, and the output (O, P).
-                                    for gi in 0..<g.groups {
-                                        sgemm(m: g.og, n: g.p, k: g.cg, a: pw.baseAddress! + gi * g.og * g.cg, lda: g.cg,
-                                              b: px.baseAddress! + (s0 * g.c + gi * g.cg) * g.p, ldb: g.p,
-                                              c: pout.baseAddress! + (s0 * g.o + gi * g.og) * g.p, ldc: g.p)
-                                    }
-                                } else {
-                                    unfoldChunk(g, px.baseAddress!, s0, nb, pcol.baseAddress!)
-                                    let source = UnsafePointer(pcol.baseAddress!)
-                                    for gi in 0..<g.groups {
-                                        sgemm(m: g.og, n: ld, k: g.k, a: pw.baseAddress! + gi * g.og * g.k, lda: g.k,
-                                              b: source + gi * g.k * ld, ldb: ld,
-                                              c: pres.baseAddress! + gi * g.og * ld, ldc: ld)
-                                    }
-                                    // (O, nb * P) back to NCHW.
-                                    for j in 0..<nb {
-                                        for oi in 0..<g.o {
-                                            (pout.baseAddress! + ((s0 + j) * g.o + oi) * g.p)
-                                                .update(from: pres.baseAddress! + oi * ld + j * g.p, count: g.p)
+                            let xp = px.baseAddress!, wp = pw.baseAddress!, colp = pcol.baseAddress!, outp = pout.baseAddress!
+                            let stagingp = pst.baseAddress
+                            for s0 in stride(from: 0, to: g.n, by: nbMax) {
+                                let nb = Swift.min(nbMax, g.n - s0), ld = nb * g.p
+                                let blocks = g.columnBlocks(nb)
+                                parallelFor(blocks.count) { i in
+                                    let (samples, band) = blocks[i]
+                                    // A band is done in slices small enough that the unfolded
+                                    // columns are still in cache when the GEMM reads them.
+                                    let bytes = band.count * g.ow * g.c * g.kh * g.kw * 4
+                                    let slices = nb == 1 ? splitRange(band.count, parts: (bytes + cacheSliceBytes - 1) / cacheSliceBytes).map { $0.shifted(band.lowerBound) } : [band]
+                                    for rows in slices {
+                                        for j in samples { g.unfold(xp, sample: s0 + j, rows: rows, into: colp, col0: j * g.p, ld: ld) }
+                                        let first = samples.lowerBound * g.p + rows.lowerBound * g.ow
+                                        let width = nb == 1 ? rows.count * g.ow : samples.count * g.p
+                                        // One sample: into the output itself; several: into the staging
+                                        // layout (O, nb * P), then to NCHW.
+                                        let (target, ldc) = nb == 1 ? (outp + s0 * g.o * g.p, g.p) : (stagingp!, ld)
+                                        for gi in 0..<g.groups {
+                                            sgemm(m: g.og, n: width, k: g.k, a: wp + gi * g.og * g.k, lda: g.k,
+                                                  b: colp + gi * g.k * ld + first, ldb: ld,
+                                                  c: target + gi * g.og * ldc + first, ldc: ldc)
                                         }
                                     }
+                                    if nb > 1 {
+                                        g.convertLayout(nchw: outp, chunk: stagingp!, channels: g.o, s0: s0, nb: nb, samples: samples, toChunk: false)
+                                    }
                                 }
-                                s0 += nb
                             }
                             if let bias {
-                                for s in 0..<g.n {
+                                parallelFor(g.n) { s in
                                     for oi in 0..<g.o {
-                                        let b = bias.storage[oi]
-                                        let row = pout.baseAddress! + (s * g.o + oi) * g.p
+                                        let b = bias.storage[oi], row = outp + (s * g.o + oi) * g.p
                                         for i in 0..<g.p { row[i] += b }
                                     }
                                 }
@@ -215,7 +244,7 @@ extension Tensor {
         }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Tensor(uncheckedShape: [g.n, g.o, g.oh, g.ow], storage: out).recording("conv2d", inputs) { grad, need in
-            let (dx, dw) = try conv2dBackward(g, x: x, weight: weight, gradOutput: grad, needInput: need[0], needWeight: need[1])
+            let (dx, dw) = conv2dBackward(g, x: x, weight: weight, gradOutput: grad, needInput: need[0], needWeight: need[1])
             var grads: [Tensor?] = [dx, dw]
             if bias != nil { grads.append(need[2] ? try grad.sum(dim: 3).sum(dim: 2).sum(dim: 0) : nil) }
             return grads
@@ -225,51 +254,61 @@ extension Tensor {
 
 /// Gradients of a convolution with respect to its input and its weight, each only if needed.
 private func conv2dBackward(_ g: ConvGeometry, x: Tensor, weight: Tensor, gradOutput: Tensor,
-                            needInput: Bool, needWeight: Bool) throws -> (Tensor?, Tensor?) {
-    var dx = needInput ? [Float](repeating: 0, count: x.count) : []
-    var dw = needWeight ? [Float](repeating: 0, count: weight.count) : []
+                            needInput: Bool, needWeight: Bool) -> (Tensor?, Tensor?) {
+    var dx = [Float](repeating: 0, count: needInput ? x.count : 0)
+    var dw = [Float](repeating: 0, count: needWeight ? weight.count : 0)
     let nbMax = g.chunk
-    var gy = [Float](repeating: 0, count: g.o * nbMax * g.p)
+    var staging = [Float](repeating: 0, count: nbMax > 1 ? g.o * nbMax * g.p : 0)
     var col = [Float](repeating: 0, count: g.c * g.kh * g.kw * nbMax * g.p)
+    var gradOut = gradOutput.storage
     x.storage.withUnsafeBufferPointer { px in
         weight.storage.withUnsafeBufferPointer { pw in
-            gradOutput.storage.withUnsafeBufferPointer { pg in
-                gy.withUnsafeMutableBufferPointer { pgy in
+            gradOut.withUnsafeMutableBufferPointer { pg in
+                staging.withUnsafeMutableBufferPointer { pst in
                     col.withUnsafeMutableBufferPointer { pcol in
                         dx.withUnsafeMutableBufferPointer { pdx in
                             dw.withUnsafeMutableBufferPointer { pdw in
-                                var s0 = 0
-                                while s0 < g.n {
-                                    let nb = Swift.min(nbMax, g.n - s0)
-                                    let ld = nb * g.p
-                                    // The output gradient as (O, nb * P).
-                                    for j in 0..<nb {
-                                        for oi in 0..<g.o {
-                                            (pgy.baseAddress! + oi * ld + j * g.p)
-                                                .update(from: pg.baseAddress! + ((s0 + j) * g.o + oi) * g.p, count: g.p)
+                                let xp = px.baseAddress!, wp = pw.baseAddress!, gp = pg.baseAddress!, colp = pcol.baseAddress!
+                                for s0 in stride(from: 0, to: g.n, by: nbMax) {
+                                    let nb = Swift.min(nbMax, g.n - s0), ld = nb * g.p
+                                    // The output gradient as (O, nb * P): for one sample, as it is.
+                                    let gy: UnsafeMutablePointer<Float>
+                                    if nb == 1 {
+                                        gy = gp + s0 * g.o * g.p
+                                    } else {
+                                        gy = pst.baseAddress!
+                                        parallelFor(nb) { j in
+                                            g.convertLayout(nchw: gp, chunk: gy, channels: g.o, s0: s0, nb: nb, samples: j..<(j + 1), toChunk: true)
                                         }
                                     }
                                     if needWeight {
-                                        unfoldChunk(g, px.baseAddress!, s0, nb, pcol.baseAddress!)
-                                        for gi in 0..<g.groups {
-                                            sgemm(transB: true, m: g.og, n: g.k, k: ld,
-                                                  a: pgy.baseAddress! + gi * g.og * ld, lda: ld,
-                                                  b: pcol.baseAddress! + gi * g.k * ld, ldb: ld,
-                                                  beta: 1, c: pdw.baseAddress! + gi * g.og * g.k, ldc: g.k)
+                                        g.unfoldChunk(xp, s0, nb, into: colp)
+                                        // dW_g += gy_g colᵀ, the cores splitting dW's columns.
+                                        let kBlocks = splitRange(g.k, parts: coreCount)
+                                        parallelFor(kBlocks.count) { i in
+                                            let r = kBlocks[i]
+                                            for gi in 0..<g.groups {
+                                                sgemm(transB: true, m: g.og, n: r.count, k: ld,
+                                                      a: gy + gi * g.og * ld, lda: ld,
+                                                      b: colp + (gi * g.k + r.lowerBound) * ld, ldb: ld,
+                                                      beta: 1, c: pdw.baseAddress! + gi * g.og * g.k + r.lowerBound, ldc: g.k)
+                                            }
                                         }
                                     }
                                     if needInput {
-                                        for gi in 0..<g.groups {
-                                            sgemm(transA: true, m: g.k, n: ld, k: g.og,
-                                                  a: pw.baseAddress! + gi * g.og * g.k, lda: g.k,
-                                                  b: pgy.baseAddress! + gi * g.og * ld, ldb: ld,
-                                                  c: pcol.baseAddress! + gi * g.k * ld, ldc: ld)
+                                        // col = Wᵀ gy by column blocks, then fold back by channel.
+                                        let blocks = splitRange(ld, parts: coreCount)
+                                        parallelFor(blocks.count) { i in
+                                            let r = blocks[i]
+                                            for gi in 0..<g.groups {
+                                                sgemm(transA: true, m: g.k, n: r.count, k: g.og,
+                                                      a: wp + gi * g.og * g.k, lda: g.k,
+                                                      b: gy + gi * g.og * ld + r.lowerBound, ldb: ld,
+                                                      c: colp + gi * g.k * ld + r.lowerBound, ldc: ld)
+                                            }
                                         }
-                                        let colBase = UnsafePointer(pcol.baseAddress!)
-                                        let dxBase = pdx.baseAddress!
-                                        parallelFor(nb) { j in g.fold(colBase, col0: j * g.p, ld: ld, into: dxBase, sample: s0 + j) }
+                                        g.foldChunk(colp, s0, nb, into: pdx.baseAddress!)
                                     }
-                                    s0 += nb
                                 }
                             }
                         }

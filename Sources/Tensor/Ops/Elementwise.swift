@@ -98,8 +98,10 @@ extension Tensor {
     func unary(_ name: String, _ f: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Tensor {
         let x = self
         let y = map(f)
+        // The values, not `y`: a rule that held its own result would keep the graph alive forever.
+        let values = y.storage
         return y.recording(name, [x]) { g, _ in
-            let d = try broadcastMap(x, y.detached(), op: name, derivative)
+            let d = try broadcastMap(x, Tensor(uncheckedShape: x.shape, storage: values), op: name, derivative)
             return [try g * d]
         }
     }

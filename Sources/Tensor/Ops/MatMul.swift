@@ -19,7 +19,7 @@ extension Tensor {
             eb.storage.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
                     for i in 0..<batch {
-                        sgemm(m: m, n: n, k: k, a: pa.baseAddress! + i * m * k, lda: k,
+                        parallelSgemm(m: m, n: n, k: k, a: pa.baseAddress! + i * m * k, lda: k,
                               b: pb.baseAddress! + i * k * n, ldb: n, c: pc.baseAddress! + i * m * n, ldc: n)
                     }
                 }
@@ -48,7 +48,7 @@ extension Tensor {
         x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
-                    sgemm(transB: true, m: n, n: o, k: i, a: px.baseAddress!, lda: i, b: pw.baseAddress!, ldb: i,
+                    parallelSgemm(transB: true, m: n, n: o, k: i, a: px.baseAddress!, lda: i, b: pw.baseAddress!, ldb: i,
                           beta: bias == nil ? 0 : 1, c: po.baseAddress!, ldc: o)
                 }
             }

@@ -154,12 +154,20 @@ extension Tensor {
         let flat = try reshaped([shape[0], count / Swift.max(shape[0], 1)])
         switch p {
         case 1: return try flat.abs().sum(dim: 1)
-        case 2: return try (flat * flat).sum(dim: 1).sqrt()
+        case 2: return try rootOfSum((flat * flat).sum(dim: 1), p: 2)
         case .infinity: return try flat.abs().max(dim: 1).values
         default:
             guard p > 0 else { throw TensorError("norm: expected p > 0, got \(p)") }
-            let s = try flat.abs().pow(Tensor(scalar: p)).sum(dim: 1)
-            return try s.pow(Tensor(scalar: 1 / p))
+            return try rootOfSum(flat.abs().pow(Tensor(scalar: p)).sum(dim: 1), p: p)
         }
+    }
+
+    /// `s^(1/p)` of non-negative sums, with gradient 0 where a sum is 0, as PyTorch's norms: the
+    /// root's derivative is infinite there, and infinity times the sum's zero gradient is NaN.
+    private func rootOfSum(_ s: Tensor, p: Float) throws -> Tensor {
+        let positive = try s.compare(Tensor(scalar: 0), "gt")
+        let safe = try Tensor.select(where: positive, s, Tensor(scalar: 1))
+        let root = p == 2 ? safe.sqrt() : try safe.pow(Tensor(scalar: 1 / p))
+        return try Tensor.select(where: positive, root, Tensor(scalar: 0))
     }
 }

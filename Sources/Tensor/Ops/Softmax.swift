@@ -19,8 +19,10 @@ extension Tensor {
                         if !m.isFinite { m = 0 }
                         var s: Float = 0
                         for k in 0..<n { s += Foundation.exp(p[base + k * inner] - m) }
-                        let lse = m + Foundation.log(s)
-                        for k in 0..<n { o[base + k * inner] = p[base + k * inner] - lse }
+                        // (x - max) - log(s), not x - (max + log(s)): adding log(s) to a large
+                        // maximum would round it to the maximum's precision.
+                        let logS = Foundation.log(s)
+                        for k in 0..<n { o[base + k * inner] = (p[base + k * inner] - m) - logS }
                     }
                 }
             }
@@ -47,6 +49,8 @@ extension Tensor {
         let y = try withoutGrad { try logSoftmax(dim: d) }.map { Foundation.exp($0) }
         let x = self
         let (outer, n, inner) = splitAround(shape, d)
+        // The values, not `y`: a rule that held its own result would keep the graph alive forever.
+        let values = y.storage
         return y.recording("softmax", [x]) { g, _ in
             // dx = y * (g - sum(g * y)) along the dimension.
             var dx = [Float](repeating: 0, count: x.count)
@@ -54,8 +58,8 @@ extension Tensor {
                 for i in 0..<inner {
                     let base = a * n * inner + i
                     var s: Float = 0
-                    for k in 0..<n { s += g.storage[base + k * inner] * y.storage[base + k * inner] }
-                    for k in 0..<n { dx[base + k * inner] = y.storage[base + k * inner] * (g.storage[base + k * inner] - s) }
+                    for k in 0..<n { s += g.storage[base + k * inner] * values[base + k * inner] }
+                    for k in 0..<n { dx[base + k * inner] = values[base + k * inner] * (g.storage[base + k * inner] - s) }
                 }
             }
             return [Tensor(uncheckedShape: x.shape, storage: dx)]

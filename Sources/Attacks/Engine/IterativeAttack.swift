@@ -1,0 +1,191 @@
+import Foundation
+import Tensor
+
+/// The one iterative driver every gradient attack is built from: a loss, a step rule, a
+/// projection, the valid range, and the options researchers vary.
+public struct IterativeAttack {
+    public var name: String
+    public var loss: AttackLoss
+    public var stepRule: StepRule = .sign
+    public var projection: Projection = .linf
+    /// Radius of the projection; one value, or per sample through `perSampleEps`.
+    public var eps: Float = 8 / 255
+    public var perSampleEps: Tensor?
+    public var steps: Int = 10
+    /// Step size as a function of the 1-based iteration.
+    public var stepSize: (Int) -> Float = { _ in 2 / 255 }
+    public var range: (Float, Float) = (0, 1)
+    /// Start from a random point of the projection set instead of the clean image.
+    public var randomStart = false
+    public var seed: UInt64 = 0
+    /// Runs of the whole attack (each with its own random start); each sample keeps its best.
+    public var restarts = 1
+    /// Stops updating a sample once it is misclassified (or reaches its target).
+    public var earlyStop = false
+    /// Multiplies every update (broadcast to the images): 1 where pixels may change.
+    public var mask: Tensor?
+    public var targeted = false
+    /// Keeps every applied update, for the Var and Cos metrics.
+    public var recordUpdates = false
+    /// Called after each iteration with (iteration, current images, loss); false stops the run.
+    public var onStep: ((Int, Tensor, Float) throws -> Bool)?
+    /// Polled between iterations; true stops the attack with an error (Ctrl-C).
+    public var interrupted: () -> Bool = { false }
+
+    public init(name: String, loss: @escaping AttackLoss) {
+        self.name = name
+        self.loss = loss
+    }
+
+    /// Checks options that do not depend on the data.
+    public func validate() throws {
+        guard steps >= 1 else { throw TensorError("\(name): steps must be at least 1, got \(steps)") }
+        guard eps >= 0, eps.isFinite else { throw TensorError("\(name): eps must be a finite number >= 0, got \(eps)") }
+        guard restarts >= 1 else { throw TensorError("\(name): restarts must be at least 1, got \(restarts)") }
+        guard range.0 < range.1 else { throw TensorError("\(name): range must have min < max, got [\(range.0), \(range.1)]") }
+    }
+
+    public func run(model: Module, task: AttackTask, images: Tensor, labels: Tensor) throws -> AttackResult {
+        try validate()
+        let started = Date()
+        let n = images.shape.first ?? 0
+        guard images.rank == 4, n > 0 else {
+            throw TensorError("\(name): expected images of size (N, C, H, W) with N >= 1, got \(describeShape(images.shape))")
+        }
+        guard !images.hasNonFinite else { throw TensorError("\(name): the images contain NaN or infinite values") }
+        let radii = try perSampleEps ?? Tensor.full([n], eps)
+        guard radii.shape == [n] else {
+            throw TensorError("\(name): expected per-sample eps of size \(n), got \(describeShape(radii.shape))")
+        }
+        if let mask { _ = try broadcastCheck(mask, images) }
+        let counters = AttackCounters()
+        let clean = images.detached()
+
+        var best: Tensor?
+        var bestScore: [Float] = []
+        var updates: [Tensor] = []
+        var losses: [Float] = []
+        for restart in 0..<restarts {
+            let run = try singleRun(model: model, task: task, clean: clean, labels: labels, radii: radii,
+                                    seed: seed &+ UInt64(restart), counters: counters)
+            // Score per sample: success first, then the task loss.
+            let output = try withoutGrad { try model(run.adversarial) }
+            counters.forwards += n
+            let success = try task.success(output, labels: labels, targeted: targeted)
+            var perSample = try withoutGrad { try task.lossPerSample(output, labels) }.storage
+            if targeted { perSample = perSample.map { -$0 } }
+            let score = zip(success, perSample).map { $0 ? Float.infinity : $1 }
+            if let current = best {
+                best = try Tensor.selectSamples(zip(score, bestScore).map { $0 > $1 }, run.adversarial, current)
+                bestScore = zip(score, bestScore).map { Swift.max($0, $1) }
+            } else {
+                best = run.adversarial
+                bestScore = score
+            }
+            if restart == 0 || !recordUpdates { updates = run.updates }
+            losses += run.losses
+        }
+        guard let adversarial = best else { throw TensorError("\(name): no run completed") }
+        return AttackResult(adversarial: adversarial, updates: updates, losses: losses,
+                            forwards: counters.forwards, gradients: counters.gradients,
+                            seconds: Date().timeIntervalSince(started))
+    }
+
+    private func singleRun(model: Module, task: AttackTask, clean: Tensor, labels: Tensor, radii: Tensor,
+                           seed: UInt64, counters: AttackCounters) throws -> (adversarial: Tensor, updates: [Tensor], losses: [Float]) {
+        let n = clean.shape[0]
+        var adversarial = clean
+        if randomStart {
+            adversarial = try projection.apply(clean: clean, adversarial: clean + randomPerturbation(clean.shape, radii: radii, seed: seed),
+                                               eps: radii, range: range)
+        }
+        var state = StepState(stepRule)
+        var updates: [Tensor] = []
+        var losses: [Float] = []
+        var previous = clean
+        var frozen = [Bool](repeating: false, count: n)
+        for iteration in 1...steps {
+            if interrupted() { throw TensorError("\(name): interrupted") }
+            let current = adversarial.detached()
+            current.requiresGrad = true
+            let output = try model(current)
+            counters.forwards += n
+            if iteration == 1 { try task.check(output: output, labels: labels, op: name) }
+            if earlyStop {
+                let success = try task.success(output.detached(), labels: labels, targeted: targeted)
+                frozen = zip(frozen, success).map { $0 || $1 }
+                if !frozen.contains(false) { break }
+            }
+            let context = AttackContext(model: model, task: task, clean: clean, current: current, previous: previous,
+                                        labels: labels, targeted: targeted, iteration: iteration, output: output, counters: counters)
+            let objective = try loss(context)
+            guard objective.count == 1 else {
+                throw TensorError("\(name): the loss must be a scalar, got size \(describeShape(objective.shape))")
+            }
+            let value = try objective.item()
+            guard value.isFinite else { throw TensorError("\(name): the loss is \(value) at iteration \(iteration)") }
+            let gradient = try grad(of: objective, wrt: [current])[0]
+            counters.gradients += n
+            var step = try state.direction(gradient) * stepSize(iteration)
+            if let mask { step = try step * mask }
+            if earlyStop && frozen.contains(true) {
+                step = try step * Tensor(shape: [n] + [Int](repeating: 1, count: clean.rank - 1), storage: frozen.map { $0 ? 0 : 1 })
+            }
+            let next = try withoutGrad {
+                try projection.apply(clean: clean, adversarial: adversarial + step, eps: radii, range: range)
+            }
+            if recordUpdates { updates.append(try next - adversarial) }
+            previous = adversarial
+            adversarial = next
+            losses.append(value)
+            if let onStep, try !onStep(iteration, adversarial, value) { break }
+        }
+        return (adversarial, updates, losses)
+    }
+
+    /// A random point of the projection set: uniform in the L∞ ball, or a uniform direction
+    /// scaled to a uniform radius fraction in the L2 ball.
+    private func randomPerturbation(_ shape: [Int], radii: Tensor, seed: UInt64) throws -> Tensor {
+        let n = shape[0]
+        let radius = try radii.reshaped([n] + [Int](repeating: 1, count: shape.count - 1))
+        switch projection {
+        case .linf, .none:
+            return try (Tensor.rand(shape, seed: seed) * 2 - 1) * radius
+        case .l2:
+            let direction = try Tensor.randn(shape, seed: seed)
+            let unit = try direction / perSampleNorm(direction, p: 2, floor: 1e-12)
+            let fraction = try Tensor.rand([n] + [Int](repeating: 1, count: shape.count - 1), seed: seed &+ 1)
+            return try unit * fraction * radius
+        }
+    }
+
+    private func broadcastCheck(_ mask: Tensor, _ images: Tensor) throws -> Tensor {
+        do {
+            let product = try mask * images
+            guard product.shape == images.shape else { throw TensorError("") }
+            return product
+        } catch {
+            throw TensorError("\(name): the mask of size \(describeShape(mask.shape)) does not broadcast to the images \(describeShape(images.shape))")
+        }
+    }
+}
+
+/// What an attack returns: the adversarial images and a record of the run.
+public struct AttackResult {
+    public let adversarial: Tensor
+    /// The applied updates x̃ₜ − x̃ₜ₋₁ (when recorded), first run only.
+    public let updates: [Tensor]
+    /// The loss at each iteration, across restarts.
+    public let losses: [Float]
+    public let forwards: Int
+    public let gradients: Int
+    public let seconds: Double
+}
+
+extension Tensor {
+    /// Per sample (dimension 0), `a`'s sample where `takeA`, else `b`'s.
+    static func selectSamples(_ takeA: [Bool], _ a: Tensor, _ b: Tensor) throws -> Tensor {
+        let shape = [takeA.count] + [Int](repeating: 1, count: a.rank - 1)
+        return try Tensor.select(where: Tensor(shape: shape, storage: takeA.map { $0 ? 1 : 0 }), a, b)
+    }
+}

@@ -1,0 +1,41 @@
+import Tensor
+
+/// The choices SMIA's paper leaves open (SMIA.md), with the defaults the fixtures use.
+public struct SMIAOptions {
+    /// Weight of the stabilization term; 0 gives DEV, the deviation-only ablation.
+    public var alpha: Float = 1
+    public var kernelSize = 5
+    public var sigma: Float = 1
+    /// Stop the gradient at the stabilization target f(x + W∗η).
+    public var detachTarget = false
+    /// Use the target's argmax labels instead of its probabilities.
+    public var hardTarget = false
+    /// Smooth only the last update instead of the accumulated perturbation η.
+    public var smoothLastStep = false
+
+    public init() {}
+
+    public func validate(_ op: String) throws {
+        guard alpha.isFinite else { throw TensorError("\(op): alpha must be a finite number, got \(alpha)") }
+        guard kernelSize > 0, kernelSize % 2 == 1 else {
+            throw TensorError("\(op): kernel_size must be a positive odd number, got \(kernelSize)")
+        }
+        guard sigma > 0, sigma.isFinite else { throw TensorError("\(op): sigma must be positive, got \(sigma)") }
+    }
+}
+
+/// SMIA's objective: L(f(x̃), y) − α · L(f(x̃), f(x + W∗η)) from the second iteration on,
+/// L(f(x̃), y) at the first. W is a normalized Gaussian applied per channel.
+public func smiaLoss(_ options: SMIAOptions) -> AttackLoss {
+    return { context in
+        let deviation = try context.taskLoss(context.output)
+        guard context.iteration >= 2, options.alpha != 0 else { return deviation }
+        var perturbation = try context.current - (options.smoothLastStep ? context.previous : context.clean)
+        if options.detachTarget { perturbation = perturbation.detached() }
+        let smoothed = try context.clean + Tensor.gaussianBlur(perturbation, size: options.kernelSize, sigma: options.sigma)
+        let targetOutput = try context.forward(smoothed)
+        let target = options.hardTarget ? try targetOutput.argmax(dim: 1) : try targetOutput.softmax(dim: 1)
+        let stabilization = try context.task.loss(context.output, target)
+        return try deviation - stabilization * options.alpha
+    }
+}
