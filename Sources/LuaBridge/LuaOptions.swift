@@ -191,3 +191,12 @@ func rawGetField(_ L: OpaquePointer, _ index: Int32, _ name: String) -> Int32 {
     pushString(L, name)
     return lua_rawget(L, i)
 }
+
+/// `t[name] = v` without metamethods: `v` is on top of the stack (popped), the table at `index`
+/// (-2: just below `v`). Names may hold any bytes, NUL included.
+func rawSetField(_ L: OpaquePointer, _ index: Int32, _ name: String) {
+    let table = lua_absindex(L, index)
+    pushString(L, name)
+    smia_insert(L, -2)
+    lua_rawset(L, table)
+}

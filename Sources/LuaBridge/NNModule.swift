@@ -25,8 +25,8 @@ enum NNBindings {
         setFunctions(L, prefix: "module.mt.", metamethods)
         pushFunction(L, key: "module.mt.__call", name: "forward", isMethod: true, forward)
         lua_setfield(L, -2, "__call")
-        lua_createtable(L, 0, Int32(methods.count))
-        setFunctions(L, prefix: "module:", isMethod: true, methods)
+        lua_createtable(L, 0, Int32(methods.count + IOBindings.moduleMethods.count))
+        setFunctions(L, prefix: "module:", isMethod: true, methods + IOBindings.moduleMethods)
         lua_pushvalue(L, -1)
         pushFunction(L, key: "module.mt.__index", name: "__index", upvalues: 1, index)
         lua_setfield(L, -3, "__index")
@@ -347,7 +347,7 @@ enum NNBindings {
         lua_createtable(L, 0, Int32(entries.count))
         for entry in entries {
             TensorBox.push(L, entry.tensor, fresh: false)
-            lua_setfield(L, -2, entry.name)
+            rawSetField(L, -2, entry.name)
         }
         lua_createtable(L, Int32(entries.count), 0)
         for (k, entry) in entries.enumerated() {

@@ -27,6 +27,8 @@ public func openSmia(_ L: OpaquePointer) {
     lua_setfield(L, -2, "models")
     AutogradBindings.open(L)
     lua_setfield(L, -2, "autograd")
+    IOBindings.open(L)
+    lua_setfield(L, -2, "io")
 
     // package.loaded.smia = smia, so require finds it.
     lua_getglobal(L, "package")
