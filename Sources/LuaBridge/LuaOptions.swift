@@ -37,7 +37,8 @@ struct LuaOptions {
             smia_pop(L, 1)
             if lua_type(L, -1) == LUA_TSTRING, let key = stringValue(L, -1) {
                 guard names.contains(key) else {
-                    throw args.error(i, "unknown option '\(key)' (expected \(names.joined(separator: ", ")))")
+                    let known = names.isEmpty ? "it takes no options" : "expected \(names.joined(separator: ", "))"
+                    throw args.error(i, "unknown option '\(key)' (\(known))")
                 }
                 byName.insert(key)
                 continue

@@ -249,17 +249,18 @@ enum NNBindings {
 
     /// `m.name` → method, else child `name`, else own parameter or buffer `name`; `m[i]` → child i.
     private static func index(_ a: LuaArgs) throws -> Int32 {
-        let m = try a.module(1)
         let L = a.L
         switch a.type(2) {
         case LUA_TSTRING:
             lua_pushvalue(L, 2)
             if lua_rawget(L, a.upvalue(2)) != LUA_TNIL { return 1 }
             smia_pop(L, 1)
+            let m = try a.module(1)
             let key = try a.string(2)
             if let child = m.children.first(where: { $0.name == key }) { return a.push(child.module) }
             if let p = (m.ownParameters + m.ownBuffers).first(where: { $0.name == key }) { return a.push(p.tensor, fresh: false) }
         case LUA_TNUMBER:
+            let m = try a.module(1)
             var isInteger: Int32 = 0
             let i = lua_tointegerx(L, 2, &isInteger)
             if isInteger != 0, i >= 1, i <= m.children.count { return a.push(m.children[Int(i) - 1].module) }
@@ -324,7 +325,10 @@ enum NNBindings {
             return a.push(m.children[i - 1].module)
         }),
         ("add", { a in
-            guard let s = try a.module(1) as? Sequential else { throw a.error(1, "add: only a Sequential takes new children") }
+            let target = try a.module(1)
+            guard let s = target as? Sequential else {
+                throw a.error(1, "only a Sequential takes new children, got \(target.typeName)")
+            }
             let m = try a.module(2)
             s.registerChild(String(s.count), m)
             return a.returnSelf()

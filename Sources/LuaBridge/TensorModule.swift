@@ -112,13 +112,14 @@ enum TensorBindings {
     /// `t.name` → method; `t[i]` → the sub-tensor at position i of dimension 1 (a copy), or a
     /// number for rank 1; `t[{i, j, ...}]` → the element (or sub-tensor) at those positions.
     private static func index(_ a: LuaArgs) throws -> Int32 {
-        let t = try a.tensor(1)
         switch a.type(2) {
         case LUA_TSTRING:
+            // Methods are found even on a released tensor, which the method then reports.
             lua_pushvalue(a.L, 2)
             lua_rawget(a.L, a.upvalue(2))
             return 1
         case LUA_TNUMBER, LUA_TTABLE:
+            let t = try a.tensor(1)
             let p = try positions(a, 2, in: t)
             if p.count == t.rank { return a.push(Double(t.storage[zip(p, t.strides).map(*).reduce(0, +)])) }
             var r = t
