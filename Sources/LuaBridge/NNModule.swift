@@ -229,7 +229,10 @@ enum NNBindings {
     // MARK: - Module methods
 
     static let metamethods: [(String, LuaBody)] = [
-        ("__tostring", { a in a.push(try a.module(1).describe()) }),
+        ("__tostring", { a in
+            if ModuleBox.isReleased(a.L, 1) { return a.push("[released Module]") }
+            return a.push(try a.module(1).describe())
+        }),
         ("__len", { a in a.push(integer: try a.module(1).children.count) }),
         ("__gc", { a in
             ModuleBox.release(a.L, 1)

@@ -98,7 +98,10 @@ enum TensorBindings {
             return a.push(integer: n)
         }),
         ("__newindex", setIndex),
-        ("__tostring", { a in a.push(formatTensor(try a.tensor(1))) }),
+        ("__tostring", { a in
+            if TensorBox.isReleased(a.L, 1) { return a.push("[released Tensor]") }
+            return a.push(formatTensor(try a.tensor(1)))
+        }),
         ("__gc", { a in
             TensorBox.release(a.L, 1)
             return 0

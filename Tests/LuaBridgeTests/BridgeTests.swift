@@ -9,7 +9,10 @@ final class LuaSuiteTests: XCTestCase {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     func testLuaSuite() throws {
+        // The Lua tests use paths from the package root (Tests/lua, ../shared/fixtures).
+        let previous = FileManager.default.currentDirectoryPath
         XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(Self.packageRoot.path))
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         let state = try XCTUnwrap(LuaState())
         // os.exit would end the test process: record the status and stop the chunk instead.
         try state.run("""
@@ -35,5 +38,31 @@ final class LuaSuiteTests: XCTestCase {
             XCTAssertTrue(message.contains("bad argument #1 to 'zeros'"), message)
         }
         try state.run("assert(smia.tensor.zeros{2}:numel() == 2)")
+    }
+
+    func testScriptErrorCarriesTheTraceback() throws {
+        let state = try XCTUnwrap(LuaState())
+        XCTAssertThrowsError(try state.run("local function inner() error('deep failure') end\ninner()", name: "=chunk")) { error in
+            guard let error = error as? LuaScriptError else { return XCTFail("\(error)") }
+            XCTAssertEqual(error.message, "chunk:1: deep failure")
+            XCTAssertTrue(error.traceback.contains("stack traceback:"), error.traceback)
+            XCTAssertTrue(error.traceback.contains("inner"), error.traceback)
+        }
+    }
+
+    func testErrorInsideGradIsTheOriginalMessage() throws {
+        let state = try XCTUnwrap(LuaState())
+        try state.run("""
+            local ok, err = pcall(smia.autograd.grad(function(x) error("loss failed") end), smia.tensor.zeros{2})
+            assert(not ok and err:match("^loss:1: loss failed$"), err)
+            """, name: "=loss")
+    }
+
+    func testSyntaxErrorIsThrown() throws {
+        let state = try XCTUnwrap(LuaState())
+        XCTAssertThrowsError(try state.run("this is not lua")) { error in
+            XCTAssertTrue("\(error)".contains("syntax error") || "\(error)".contains("expected"), "\(error)")
+        }
+        XCTAssertThrowsError(try state.run(file: "/nonexistent/script.lua"))
     }
 }

@@ -93,6 +93,8 @@ local cases = {
   {"released tensor", function()
     local u = T.zeros{2}
     getmetatable(u).__gc(u)
+    getmetatable(u).__gc(u) -- a second release does nothing
+    H.eq(tostring(u), "[released Tensor]")
     return u:sum()
   end, "calling 'sum' on bad self (tensor expected, got released tensor)"},
 
