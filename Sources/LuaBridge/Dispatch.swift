@@ -27,7 +27,32 @@ struct LuaError: Error, CustomStringConvertible {
 public struct LuaScriptError: Error, CustomStringConvertible {
     public let message: String
     public let traceback: String
+    /// An error object that is not a string (a table, nil, a number) kept in the registry, so the
+    /// bridge raises it again unchanged. Taken back by the bridge or by `LuaState`.
+    var objectReference: Int32? = nil
     public var description: String { traceback.isEmpty ? message : "\(message)\n\(traceback)" }
+
+    init(message: String, traceback: String, objectReference: Int32? = nil) {
+        self.message = message
+        self.traceback = traceback
+        self.objectReference = objectReference
+    }
+
+    /// Pushes the original error object (the message when it was a string), freeing its reference.
+    func pushObject(_ L: OpaquePointer) {
+        guard let ref = objectReference else {
+            pushString(L, message)
+            return
+        }
+        lua_rawgeti(L, smia_registryindex(), lua_Integer(ref))
+        luaL_unref(L, smia_registryindex(), ref)
+    }
+
+    /// The same error without its registry reference (freed), for callers outside the bridge.
+    func released(_ L: OpaquePointer) -> LuaScriptError {
+        if let ref = objectReference { luaL_unref(L, smia_registryindex(), ref) }
+        return LuaScriptError(message: message, traceback: traceback)
+    }
 }
 
 /// Every Lua-callable function of the bridge, by id. The one C trampoline carries the id in its
@@ -75,7 +100,7 @@ enum LuaRegistry {
             pushString(L, error.message)
             return error.raw ? dispatchErrorRaw : dispatchError
         } catch let error as LuaScriptError {
-            pushString(L, error.message)
+            error.pushObject(L)
             return dispatchErrorRaw
         } catch let error as TensorError {
             pushString(L, error.message)
@@ -111,8 +136,13 @@ func callProtected(_ L: OpaquePointer, nargs: Int32, nresults: Int32) throws {
     guard status == LUA_OK else {
         let message = errorMessage(L, at: -2)
         let traceback = stringValue(L, -1) ?? ""
-        smia_pop(L, 2)
-        throw LuaScriptError(message: message, traceback: traceback)
+        smia_pop(L, 1)
+        // Strings travel as the message; any other error object is kept to be raised unchanged.
+        if lua_type(L, -1) == LUA_TSTRING {
+            smia_pop(L, 1)
+            throw LuaScriptError(message: message, traceback: traceback)
+        }
+        throw LuaScriptError(message: message, traceback: traceback, objectReference: luaL_ref(L, smia_registryindex()))
     }
 }
 

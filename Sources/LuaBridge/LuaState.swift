@@ -27,7 +27,7 @@ public final class LuaState {
             defer { smia_pop(L, 1) }
             throw LuaScriptError(message: errorMessage(L, at: -1), traceback: "")
         }
-        try callProtected(L, nargs: 0, nresults: 0)
+        try call()
     }
 
     /// Runs a chunk of Lua source.
@@ -37,6 +37,15 @@ public final class LuaState {
             defer { smia_pop(L, 1) }
             throw LuaScriptError(message: errorMessage(L, at: -1), traceback: "")
         }
-        try callProtected(L, nargs: 0, nresults: 0)
+        try call()
+    }
+
+    /// Runs the loaded chunk on top of the stack.
+    private func call() throws {
+        do {
+            try callProtected(L, nargs: 0, nresults: 0)
+        } catch let error as LuaScriptError {
+            throw error.released(L)
+        }
     }
 }

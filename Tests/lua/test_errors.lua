@@ -186,7 +186,12 @@ local cases = {
   {"grad with an error inside", function() return autograd.grad(function(v) error("boom in loss") end)(t) end, "test_errors.lua", "boom in loss"},
   {"grad with a bad call inside", function() return autograd.grad(function(v) return nn.conv2d(v, nil):sum() end)(x) end, "bad argument #2 to 'conv2d' (tensor expected, got nil)"},
   {"grad with an engine error inside", function() return autograd.grad(function(v) return (v + T.zeros{5}):sum() end)(t) end, "add: sizes 2x3 and 5 cannot be broadcast"},
-  {"grad with an error object", function() return autograd.grad(function(v) error({code = 1}) end)(t) end, "(error object is a table value)"},
+  {"grad with an error object", function()
+    local object = {code = 1}
+    local ok, err = pcall(autograd.grad(function(v) error(object) end), t)
+    assert(not ok and rawequal(err, object), "error objects pass through grad unchanged")
+    error("checked")
+  end, "checked"},
   {"grad of a table with a string", function() return autograd.grad(function(p) return p[1]:sum() end)({t, "x"}) end, "bad argument #1 to 'grad'", "found a string inside"},
   {"grad of a cyclic table", function()
     local c = {t}
