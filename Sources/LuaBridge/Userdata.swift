@@ -46,10 +46,14 @@ enum TensorBox {
     private static let box = ObjectBox<Tensor>(metatable: metatable)
 
     /// Pushes `t`. `fresh` says its values were just made for Lua (not a parameter handed out
-    /// again), so they count towards the next forced collection.
+    /// again), so they count towards the next forced collection, with the intermediate results
+    /// its recorded history keeps alive (a model's activations behind its output).
     static func push(_ L: OpaquePointer, _ t: Tensor, fresh: Bool = true) {
         box.push(L, t)
-        if fresh { NativeMemory.allocated(L, bytes: t.count * MemoryLayout<Float>.size + NativeMemory.objectOverhead) }
+        if fresh {
+            let bytes = t.count * MemoryLayout<Float>.size + NativeMemory.objectOverhead
+            NativeMemory.allocated(L, bytes: bytes + (t.needsGrad ? t.historyBytes : 0))
+        }
     }
 
     static func get(_ L: OpaquePointer, _ index: Int32) -> Tensor? { box.get(L, index) }
