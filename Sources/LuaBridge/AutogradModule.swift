@@ -58,6 +58,7 @@ enum AutogradBindings {
         defer { for (t, flag) in saved.values { t.requiresGrad = flag } }
 
         let base = lua_gettop(L)
+        guard lua_checkstack(L, nargs + 1) != 0 else { throw a.failure("too many arguments") }
         lua_pushvalue(L, a.upvalue(2))
         for i in stride(from: 1, through: nargs, by: 1) { lua_pushvalue(L, i) }
         try withGradEnabled { try callProtected(L, nargs: nargs, nresults: LUA_MULTRET) }

@@ -411,6 +411,9 @@ enum TensorBindings {
         }),
         ("var", { a in a.push(try variance(a)) }),
         ("std", { a in a.push(try variance(a).sqrt()) }),
+        // max(dim) / min(dim) give values and 0-based indices; argmax / argmin 0-based
+        // positions: class labels as stored, so `t:argmax(2):eq(y)` compares with labels.
+        // Add 1 to use one as a Lua position (t:index, t:select).
         ("max", { a in try extreme(a, isMax: true) }),
         ("min", { a in try extreme(a, isMax: false) }),
         ("argmax", { a in

@@ -27,6 +27,14 @@ function tests.constructors()
   assert(T.is_tensor(t) and not T.is_tensor({}) and smia.is_tensor(t))
 end
 
+function tests.module_and_clock()
+  assert(require("smia") == smia, "require returns the global")
+  local t0 = smia.clock()
+  assert(type(t0) == "number" and smia.clock() >= t0)
+  local rss, lua_bytes = smia.memory()
+  assert(rss > 0 and lua_bytes > 0)
+end
+
 function tests.seed_without_argument()
   smia.seed(5)
   local a = T.rand{3}
