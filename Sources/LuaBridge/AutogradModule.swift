@@ -100,10 +100,8 @@ enum AutogradBindings {
         lua_pushnil(L)
         while lua_next(L, table) != 0 {
             let key: Key
-            var isInteger: Int32 = 0
-            let k = lua_tointegerx(L, -2, &isInteger)
-            if lua_type(L, -2) == LUA_TNUMBER, isInteger != 0 {
-                key = .integer(k)
+            if let k = integerValue(L, -2) {
+                key = .integer(lua_Integer(k))
             } else if lua_type(L, -2) == LUA_TSTRING, let s = stringValue(L, -2) {
                 key = .string(s)
             } else {

@@ -180,6 +180,22 @@ func stringValue(_ L: OpaquePointer, _ index: Int32) -> String? {
     }
 }
 
+/// The integer at `index`: a number with an exact integer value (not a numeric string), or nil.
+func integerValue(_ L: OpaquePointer, _ index: Int32) -> Int? {
+    guard lua_type(L, index) == LUA_TNUMBER else { return nil }
+    var isInteger: Int32 = 0
+    let v = lua_tointegerx(L, index, &isInteger)
+    return isInteger != 0 ? Int(exactly: v) : nil
+}
+
+/// A 1-based position (negative from the end: -1 is the last) among `n`, 0-based; nil when
+/// out of range.
+func zeroBasedPosition(_ p: Int, count n: Int) -> Int? {
+    if p >= 1 && p <= n { return p - 1 }
+    if p < 0 && p >= -n { return n + p }
+    return nil
+}
+
 /// The type of the value at `index` as messages show it: `tensor` and `module` for ours.
 func luaTypeName(_ L: OpaquePointer, _ index: Int32) -> String {
     let t = lua_type(L, index)

@@ -87,9 +87,7 @@ struct LuaArgs {
 
     func integer(_ i: Int32) throws -> Int {
         guard type(i) == LUA_TNUMBER else { throw typeError(i, "number") }
-        var isInteger: Int32 = 0
-        let v = lua_tointegerx(L, i, &isInteger)
-        guard isInteger != 0, let n = Int(exactly: v) else { throw error(i, "number has no integer representation") }
+        guard let n = integerValue(L, i) else { throw error(i, "number has no integer representation") }
         return n
     }
 
@@ -200,7 +198,6 @@ struct LuaArgs {
 /// 1-based (or negative from the end) Lua dimension to a 0-based one.
 func zeroBasedDimension(_ d: Int, rank: Int, _ makeError: (String) -> LuaError) throws -> Int {
     let r = max(rank, 1)
-    if d >= 1 && d <= r { return d - 1 }
-    if d < 0 && d >= -r { return r + d }
+    if let p = zeroBasedPosition(d, count: r) { return p }
     throw makeError("dimension \(d) out of range for a tensor of \(rank) dimension\(rank == 1 ? "" : "s") (expected 1..\(r) or -\(r)..-1)")
 }

@@ -43,10 +43,8 @@ struct LuaOptions {
                 byName.insert(key)
                 continue
             }
-            var isInteger: Int32 = 0
-            let k = lua_tointegerx(L, -1, &isInteger)
-            if lua_type(L, -1) == LUA_TNUMBER, isInteger != 0, k >= 1, k <= positional.count {
-                byPosition.insert(positional[Int(k) - 1])
+            if let k = integerValue(L, -1), k >= 1, k <= positional.count {
+                byPosition.insert(positional[k - 1])
                 continue
             }
             if positional.isEmpty {
@@ -93,9 +91,7 @@ struct LuaOptions {
         let t = pushValue(name)
         defer { smia_pop(L, 1) }
         if t == LUA_TNIL { return nil }
-        var isInteger: Int32 = 0
-        let v = lua_tointegerx(L, -1, &isInteger)
-        guard t == LUA_TNUMBER, isInteger != 0, let n = Int(exactly: v) else { throw error(name, "integer") }
+        guard let n = integerValue(L, -1) else { throw error(name, "integer") }
         return n
     }
 
@@ -154,20 +150,16 @@ struct LuaOptions {
         if t == LUA_TNIL { return nil }
         let expected = "integer or table of 2 integers"
         if t == LUA_TNUMBER {
-            var isInteger: Int32 = 0
-            let v = lua_tointegerx(L, -1, &isInteger)
-            guard isInteger != 0, let n = Int(exactly: v) else { throw error(name, expected) }
+            guard let n = integerValue(L, -1) else { throw error(name, expected) }
             return (n, n)
         }
         guard t == LUA_TTABLE, lua_rawlen(L, -1) == 2 else { throw error(name, expected) }
         var out: [Int] = []
         for k in 1...2 {
             lua_rawgeti(L, -1, lua_Integer(k))
-            var isInteger: Int32 = 0
-            let v = lua_tointegerx(L, -1, &isInteger)
-            let ok = lua_type(L, -1) == LUA_TNUMBER && isInteger != 0
+            let n = integerValue(L, -1)
             smia_pop(L, 1)
-            guard ok, let n = Int(exactly: v) else { throw error(name, expected) }
+            guard let n else { throw error(name, expected) }
             out.append(n)
         }
         return (out[0], out[1])

@@ -264,9 +264,7 @@ enum NNBindings {
             if let p = (m.ownParameters + m.ownBuffers).first(where: { $0.name == key }) { return a.push(p.tensor, fresh: false) }
         case LUA_TNUMBER:
             let m = try a.module(1)
-            var isInteger: Int32 = 0
-            let i = lua_tointegerx(L, 2, &isInteger)
-            if isInteger != 0, i >= 1, i <= m.children.count { return a.push(m.children[Int(i) - 1].module) }
+            if let i = integerValue(L, 2), i >= 1, i <= m.children.count { return a.push(m.children[i - 1].module) }
         default:
             break
         }

@@ -172,17 +172,14 @@ enum TensorBindings {
                 throw LuaError("tensor index: expected 1 to \(t.rank) positions for a tensor of size \(describeShape(t.shape)), got \(given.count)")
             }
         } else {
-            var isInteger: Int32 = 0
-            let v = lua_tointegerx(a.L, key, &isInteger)
-            guard isInteger != 0, let p = Int(exactly: v) else {
+            guard let p = integerValue(a.L, key) else {
                 throw LuaError("tensor index must be an integer, got \(stringValue(a.L, key) ?? "?")")
             }
             given = [p]
         }
         return try given.enumerated().map { d, p in
             let n = t.shape[d]
-            if p >= 1 && p <= n { return p - 1 }
-            if p < 0 && p >= -n { return n + p }
+            if let i = zeroBasedPosition(p, count: n) { return i }
             throw LuaError("tensor index \(p) out of range for dimension \(d + 1) of size \(n) (expected 1..\(n) or -\(n)..-1)")
         }
     }
@@ -261,10 +258,10 @@ enum TensorBindings {
             let d = try a.dimension(2, rank: t.rank)
             let n = t.shape[d]
             let i = try a.integer(3)
-            guard (i >= 1 && i <= n) || (i < 0 && i >= -n) else {
+            guard let p = zeroBasedPosition(i, count: n) else {
                 throw a.error(3, "index \(i) out of range for dimension \(d + 1) of size \(n)")
             }
-            return a.push(try t.select(dim: d, index: i > 0 ? i - 1 : n + i))
+            return a.push(try t.select(dim: d, index: p))
         }),
         ("index", { a in
             let t = try a.tensor(1)
@@ -526,9 +523,7 @@ enum TensorBindings {
         for k in 0..<n {
             lua_rawgeti(L, i, lua_Integer(k + 1))
             defer { smia_pop(L, 1) }
-            var isInteger: Int32 = 0
-            let v = lua_tointegerx(L, -1, &isInteger)
-            guard lua_type(L, -1) == LUA_TNUMBER, isInteger != 0, let x = Int(exactly: v) else {
+            guard let x = integerValue(L, -1) else {
                 throw a.error(i, "\(what): integer expected at position \(k + 1), got \(describeValue(L, -1))")
             }
             out.append(x)
