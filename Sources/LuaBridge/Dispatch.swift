@@ -10,15 +10,10 @@ typealias LuaBody = (LuaArgs) throws -> Int32
 private let dispatchError: Int32 = -1
 private let dispatchErrorRaw: Int32 = -2
 
-/// An error for the script: raised in Lua with the message. `raw` errors already carry their
-/// position (they came out of Lua code) and are raised as they are.
+/// An error for the script: raised in Lua with the message, after the caller's position.
 struct LuaError: Error, CustomStringConvertible {
     let message: String
-    var raw = false
-    init(_ message: String, raw: Bool = false) {
-        self.message = message
-        self.raw = raw
-    }
+    init(_ message: String) { self.message = message }
     var description: String { message }
 }
 
@@ -98,8 +93,9 @@ enum LuaRegistry {
             return try entry.body(args)
         } catch let error as LuaError {
             pushString(L, error.message)
-            return error.raw ? dispatchErrorRaw : dispatchError
+            return dispatchError
         } catch let error as LuaScriptError {
+            // Came out of Lua code: raised unchanged, its position already in it.
             error.pushObject(L)
             return dispatchErrorRaw
         } catch let error as TensorError {
