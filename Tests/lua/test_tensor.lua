@@ -219,6 +219,22 @@ function tests.softmax()
   H.close(s[2], {1 / 3, 1 / 3, 1 / 3})
 end
 
+function tests.empty_and_scalar_edges()
+  local nn = smia.nn
+  H.same(T.matmul(T.zeros{2, 0}, T.zeros{0, 2}):shape(), {2, 2})
+  H.same(nn.linear(T.zeros{0, 3}, T.zeros{2, 3}):shape(), {0, 2})
+  H.same(nn.conv2d(T.zeros{0, 1, 4, 4}, T.zeros{1, 1, 3, 3}):shape(), {0, 1, 2, 2})
+  H.same(T.zeros{3, 0}:max(1):shape(), {0})
+  H.same(T.zeros{0, 3}:softmax(2):shape(), {0, 3})
+  H.same(T.zeros{2, 0}:norm():shape(), {2})
+  H.same(T.from(3):flatten():shape(), {1})
+  H.same(T.from(1):transpose(1, 1):shape(), {})
+  H.same(T.zeros{2}:index(1, T.zeros{0}):shape(), {0})
+  H.same(T.stack{T.from(1), T.from(2)}:shape(), {2})
+  local g = smia.autograd.grad(function(x) return nn.conv2d(x, T.ones{1, 1, 1, 1}):sum() end)(T.zeros{0, 1, 2, 2})
+  H.same(g:shape(), {0, 1, 2, 2})
+end
+
 function tests.printing()
   local s = tostring(T.from{{1, 2, 3}, {4, 5, 6}})
   H.eq(s, " 1  2  3\n 4  5  6\n[Tensor of size 2x3]")
