@@ -1,0 +1,119 @@
+/*
+ * Ctrl-C plumbing for smia-lua (see include/smia_interrupt.h).
+ *
+ * The pattern is lua.c's: the signal handler only sets a hook with lua_sethook, which is
+ * safe to call from a signal handler; the hook runs inside the Lua VM at the next call,
+ * return or instruction and raises "interrupted!" with luaL_error, which unwinds Lua frames
+ * only, up to the host's lua_pcall. Native engine loops poll the flag instead.
+ */
+#include "smia_interrupt.h"
+
+#include <lauxlib.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static lua_State *volatile running_state = NULL;
+static volatile sig_atomic_t interrupt_flag = 0;
+static volatile sig_atomic_t presses = 0;
+static volatile sig_atomic_t prompt_flag = 0;
+
+int smia_interrupt_pending(void) { return interrupt_flag != 0; }
+
+void smia_interrupt_clear(void) { interrupt_flag = 0; }
+
+/* The hook: runs inside the VM, so raising an error here is legal. */
+static void stop_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    lua_sethook(L, NULL, 0, 0);
+    luaL_error(L, "interrupted!");
+}
+
+static void on_sigint_while_running(int sig) {
+    lua_State *L = running_state;
+    interrupt_flag = 1;
+    presses = presses + 1;
+    if (L != NULL)
+        lua_sethook(L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKCOUNT, 1);
+    if (presses >= 2) {
+        static const char note[] =
+            "\nsmia-lua: still running; press Ctrl-C again to kill the process\n";
+        ssize_t written = write(STDERR_FILENO, note, sizeof note - 1);
+        (void)written;
+        signal(sig, SIG_DFL); /* the next Ctrl-C terminates, as in lua.c */
+    }
+}
+
+/* lua.c's message handler: a string message gets a traceback; other objects their __tostring. */
+static int message_handler(lua_State *L) {
+    const char *msg = lua_tostring(L, 1);
+    if (msg == NULL) {
+        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
+            return 1;
+        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
+    }
+    luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+int smia_host_docall(lua_State *L, int narg, int nres) {
+    struct sigaction action, previous;
+    int base = lua_gettop(L) - narg;
+    int status;
+
+    lua_pushcfunction(L, message_handler);
+    lua_insert(L, base);
+
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_sigint_while_running;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = SA_RESTART;
+
+    interrupt_flag = 0;
+    presses = 0;
+    running_state = L;
+    sigaction(SIGINT, &action, &previous);
+
+    status = lua_pcall(L, narg, nres, base);
+
+    sigaction(SIGINT, &previous, NULL);
+    running_state = NULL;
+    /* A Ctrl-C that came too late to fire must not hit the next chunk. */
+    if (lua_gethook(L) == stop_hook)
+        lua_sethook(L, NULL, 0, 0);
+    interrupt_flag = 0;
+    presses = 0;
+
+    lua_remove(L, base);
+    return status;
+}
+
+static void on_sigint_at_prompt(int sig) {
+    (void)sig;
+    prompt_flag = 1;
+}
+
+void smia_host_prompt_signal_install(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_sigint_at_prompt;
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0; /* no SA_RESTART: the blocked read returns EINTR */
+    sigaction(SIGINT, &action, NULL);
+    prompt_flag = 0;
+}
+
+void smia_host_prompt_signal_uninstall(void) {
+    signal(SIGINT, SIG_DFL);
+    prompt_flag = 0;
+}
+
+int smia_host_prompt_interrupted(void) {
+    int was = prompt_flag != 0;
+    prompt_flag = 0;
+    return was;
+}
+
+void smia_host_gc_generational(lua_State *L) { lua_gc(L, LUA_GCGEN, 0, 0); }
+
+const char *smia_host_lua_copyright(void) { return LUA_COPYRIGHT; }
