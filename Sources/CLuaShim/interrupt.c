@@ -57,12 +57,20 @@ static int message_handler(lua_State *L) {
 }
 
 int smia_host_docall(lua_State *L, int narg, int nres) {
+    static int depth = 0;
     struct sigaction action, previous;
     int base = lua_gettop(L) - narg;
     int status;
 
     lua_pushcfunction(L, message_handler);
     lua_insert(L, base);
+
+    if (depth > 0) { /* nested: the outer call owns the signal handler and the flag */
+        status = lua_pcall(L, narg, nres, base);
+        lua_remove(L, base);
+        return status;
+    }
+    depth++;
 
     memset(&action, 0, sizeof action);
     action.sa_handler = on_sigint_while_running;
@@ -83,6 +91,7 @@ int smia_host_docall(lua_State *L, int narg, int nres) {
         lua_sethook(L, NULL, 0, 0);
     interrupt_flag = 0;
     presses = 0;
+    depth--;
 
     lua_remove(L, base);
     return status;

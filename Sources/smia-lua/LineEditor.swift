@@ -52,6 +52,10 @@ final class EditLineReader: LineReader {
         if let file = historyFile {
             _ = read_history(file)
         }
+        if let newest = history_get(history_base + history_length - 1), let line = newest.pointee.line {
+            lastEntry = Array(UnsafeBufferPointer(start: UnsafeRawPointer(line).assumingMemoryBound(to: UInt8.self),
+                                                  count: strlen(line)))
+        }
     }
 
     func readLine(prompt: String) -> LineInput {

@@ -26,8 +26,17 @@ final class LuaHost {
         L = state
     }
 
-    deinit {
+    private var closed = false
+
+    /// Closes the state (running pending finalizers), as lua.c does before exiting.
+    func close() {
+        guard !closed else { return }
+        closed = true
         lua_close(L)
+    }
+
+    deinit {
+        close()
     }
 
     // MARK: - Running, the way lua.c's pmain does

@@ -13,6 +13,6 @@ case .run(let options):
         exit(1)
     }
     let status = host.run(options)
-    withExtendedLifetime(host) {}
+    host.close()
     exit(status)
 }

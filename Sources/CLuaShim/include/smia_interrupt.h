@@ -30,6 +30,8 @@ void smia_interrupt_clear(void);
  * Lua code with the error "interrupted!" and raises the engine's flag; a second Ctrl-C
  * warns, a third one kills the process (for native code that never polls). Returns the
  * lua_pcall status; on error the message (with traceback) is on the top of the stack.
+ * Meant for the host; a nested call (from inside a running chunk) is a plain protected call
+ * that leaves the handler and the flag to the outer one.
  */
 int smia_host_docall(lua_State *L, int narg, int nres);
 
