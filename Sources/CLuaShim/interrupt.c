@@ -9,14 +9,39 @@
 #include "smia_interrupt.h"
 
 #include <lauxlib.h>
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 static lua_State *volatile running_state = NULL;
 static volatile sig_atomic_t interrupt_flag = 0;
 static volatile sig_atomic_t presses = 0;
 static volatile sig_atomic_t prompt_flag = 0;
+static volatile sig_atomic_t resize_flag = 0;
+
+/*
+ * The thread that runs Lua and reads the terminal. A process-directed signal can land on any
+ * thread that does not block it (OpenBLAS starts such threads); a handler that finds itself
+ * elsewhere passes the signal on to this thread, so a blocked read there sees EINTR.
+ */
+static pthread_t host_thread;
+static volatile sig_atomic_t host_thread_known = 0;
+
+static void remember_host_thread(void) {
+    host_thread = pthread_self();
+    host_thread_known = 1;
+}
+
+static int forwarded_to_host_thread(int sig) {
+    if (host_thread_known && !pthread_equal(pthread_self(), host_thread)) {
+        pthread_kill(host_thread, sig);
+        return 1;
+    }
+    return 0;
+}
 
 int smia_interrupt_pending(void) { return interrupt_flag != 0; }
 
@@ -31,6 +56,8 @@ static void stop_hook(lua_State *L, lua_Debug *ar) {
 
 static void on_sigint_while_running(int sig) {
     lua_State *L = running_state;
+    if (forwarded_to_host_thread(sig))
+        return;
     interrupt_flag = 1;
     presses = presses + 1;
     if (L != NULL)
@@ -79,6 +106,7 @@ int smia_host_docall(lua_State *L, int narg, int nres) {
 
     interrupt_flag = 0;
     presses = 0;
+    remember_host_thread();
     running_state = L;
     sigaction(SIGINT, &action, &previous);
 
@@ -98,12 +126,14 @@ int smia_host_docall(lua_State *L, int narg, int nres) {
 }
 
 static void on_sigint_at_prompt(int sig) {
-    (void)sig;
+    if (forwarded_to_host_thread(sig))
+        return;
     prompt_flag = 1;
 }
 
 void smia_host_prompt_signal_install(void) {
     struct sigaction action;
+    remember_host_thread();
     memset(&action, 0, sizeof action);
     action.sa_handler = on_sigint_at_prompt;
     sigemptyset(&action.sa_mask);
@@ -117,9 +147,86 @@ void smia_host_prompt_signal_uninstall(void) {
     prompt_flag = 0;
 }
 
+/* ---- Job control and resizing while the line editor reads ---- */
+
+static struct termios outside_mode; /* the terminal's mode outside the editor */
+static volatile sig_atomic_t have_outside_mode = 0;
+static volatile sig_atomic_t continued_flag = 0;
+static struct sigaction saved_tstp, saved_cont, saved_winch;
+
+static void on_sigwinch(int sig) {
+    if (forwarded_to_host_thread(sig))
+        return;
+    resize_flag = 1;
+}
+
+static void on_sigcont(int sig) {
+    if (forwarded_to_host_thread(sig))
+        return;
+    continued_flag = 1;
+}
+
+/* Ctrl-Z: hand the terminal back in its normal mode, then stop for real. */
+static void on_sigtstp(int sig) {
+    struct sigaction self;
+    sigset_t mask;
+    int saved_errno = errno;
+    if (have_outside_mode)
+        tcsetattr(STDIN_FILENO, TCSADRAIN, &outside_mode);
+    sigaction(sig, NULL, &self);
+    signal(sig, SIG_DFL);
+    sigemptyset(&mask);
+    sigaddset(&mask, sig);
+    pthread_sigmask(SIG_UNBLOCK, &mask, NULL);
+    raise(sig); /* stops here until SIGCONT */
+    pthread_sigmask(SIG_BLOCK, &mask, NULL);
+    sigaction(sig, &self, NULL);
+    continued_flag = 1;
+    errno = saved_errno;
+}
+
+static void on_sigtstp_anywhere(int sig) {
+    if (forwarded_to_host_thread(sig))
+        return;
+    on_sigtstp(sig);
+}
+
+void smia_host_editor_signals_begin(void) {
+    struct sigaction action;
+    remember_host_thread();
+    have_outside_mode = tcgetattr(STDIN_FILENO, &outside_mode) == 0;
+    memset(&action, 0, sizeof action);
+    sigemptyset(&action.sa_mask);
+    action.sa_flags = 0; /* no SA_RESTART: the editor's read returns EINTR and redraws */
+    action.sa_handler = on_sigtstp_anywhere;
+    sigaction(SIGTSTP, &action, &saved_tstp);
+    action.sa_handler = on_sigcont;
+    sigaction(SIGCONT, &action, &saved_cont);
+    action.sa_handler = on_sigwinch;
+    sigaction(SIGWINCH, &action, &saved_winch);
+}
+
+void smia_host_editor_signals_end(void) {
+    sigaction(SIGTSTP, &saved_tstp, NULL);
+    sigaction(SIGCONT, &saved_cont, NULL);
+    sigaction(SIGWINCH, &saved_winch, NULL);
+}
+
+int smia_host_terminal_continued(void) {
+    int was = continued_flag != 0;
+    continued_flag = 0;
+    return was;
+}
+
 int smia_host_prompt_interrupted(void) {
     int was = prompt_flag != 0;
     prompt_flag = 0;
+    return was;
+}
+
+int smia_host_terminal_resized(void) {
+    int was = resize_flag != 0;
+    resize_flag = 0;
     return was;
 }
 

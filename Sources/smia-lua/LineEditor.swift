@@ -47,7 +47,19 @@ final class EditLineReader: LineReader {
         self.historyFile = historyFile
         // Names the application for ~/.editrc ("smia-lua:bind ...").
         rl_readline_name = UnsafePointer(strdup("smia-lua"))
-        using_history()
+        // libedit's own signal handling is not thread-safe, and OpenBLAS threads can receive
+        // the terminal's signals: the host handles SIGINT and SIGWINCH itself (interrupt.c),
+        // and Ctrl-Z below.
+        // libedit draws and decodes wide characters by LC_CTYPE, which lua.c never sets:
+        // take the user's, or C.UTF-8 if theirs is not UTF-8, so non-ASCII keys survive.
+        if setlocale(LC_CTYPE, "") == nil || String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" {
+            _ = setlocale(LC_CTYPE, "C.UTF-8")
+        }
+        rl_catch_signals = 0
+        rl_catch_sigwinch = 0
+        // Reading keys ourselves lets Ctrl-C end the read, and a resize or `fg` redraw the line.
+        rl_getc_function = { _ in EditLineReader.readKey() }
+        using_history() // initializes libedit
         stifle_history(Self.historyLimit)
         if let file = historyFile {
             _ = read_history(file)
@@ -58,17 +70,68 @@ final class EditLineReader: LineReader {
         }
     }
 
+    /// Set by `readKey` when Ctrl-C ended the read.
+    private static var interrupted = false
+
     func readLine(prompt: String) -> LineInput {
         _ = smia_host_prompt_interrupted() // forget a Ctrl-C that came between prompts
-        guard let raw = readline(prompt) else {
-            return smia_host_prompt_interrupted() != 0 ? .interrupted : .end
-        }
+        _ = smia_host_terminal_continued()
+        if smia_host_terminal_resized() != 0 { rl_resize_terminal() }
+        Self.interrupted = false
+        smia_host_editor_signals_begin()
+        let line = readline(prompt)
+        smia_host_editor_signals_end()
+        guard let raw = line else { return Self.interrupted ? .interrupted : .end }
         defer { free(raw) }
         let length = strlen(raw)
         let bytes = raw.withMemoryRebound(to: UInt8.self, capacity: length) {
             Array(UnsafeBufferPointer(start: $0, count: length))
         }
         return .line(bytes)
+    }
+
+    /// libedit's key source: one character from the terminal, UTF-8 decoded to a code point
+    /// (libedit takes the value as a wide character), or -1 to end the read.
+    private static func readKey() -> Int32 {
+        guard let lead = readByte() else { return -1 }
+        let continuation: Int
+        switch lead {
+        case 0..<0x80: return Int32(lead)
+        case 0xC2...0xDF: continuation = 1
+        case 0xE0...0xEF: continuation = 2
+        case 0xF0...0xF4: continuation = 3
+        default: return 0xFFFD
+        }
+        var codePoint = Int32(lead) & (0x3F >> continuation)
+        for _ in 0..<continuation {
+            guard let byte = readByte() else { return -1 }
+            guard byte & 0xC0 == 0x80 else { return 0xFFFD }
+            codePoint = codePoint << 6 | Int32(byte & 0x3F)
+        }
+        return codePoint
+    }
+
+    /// One byte from the terminal, seeing to the signals that interrupt the wait.
+    private static func readByte() -> UInt8? {
+        var byte: UInt8 = 0
+        while true {
+            let count = read(STDIN_FILENO, &byte, 1)
+            if count == 1 { return byte }
+            guard count < 0, errno == EINTR else { return nil } // end of input, or an error
+            if smia_host_prompt_interrupted() != 0 {
+                interrupted = true
+                return nil
+            }
+            if smia_host_terminal_continued() != 0 {
+                // Back from Ctrl-Z: the terminal was handed back in its normal mode.
+                rl_deprep_terminal()
+                rl_prep_terminal(0)
+                rl_forced_update_display()
+            }
+            if smia_host_terminal_resized() != 0 {
+                rl_resize_terminal()
+            }
+        }
     }
 
     func remember(_ entry: [UInt8]) {

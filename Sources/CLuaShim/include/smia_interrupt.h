@@ -35,11 +35,27 @@ void smia_interrupt_clear(void);
  */
 int smia_host_docall(lua_State *L, int narg, int nres);
 
-/* The REPL's prompt: Ctrl-C only sets a flag and interrupts the blocked read (no SA_RESTART). */
+/*
+ * The REPL's SIGINT, for its whole life (smia_host_docall swaps in its own handler while code
+ * runs): Ctrl-C at the prompt only sets a flag and interrupts the blocked read (no SA_RESTART).
+ */
 void smia_host_prompt_signal_install(void);
 void smia_host_prompt_signal_uninstall(void);
-/* Nonzero, once, if Ctrl-C was pressed since the last call. */
+/* Nonzero, once, if Ctrl-C was pressed at the prompt since the last call. */
 int smia_host_prompt_interrupted(void);
+
+/*
+ * Around each read of the line editor: Ctrl-Z puts the terminal back in the mode it had at
+ * smia_host_editor_signals_begin and stops; SIGCONT and SIGWINCH set flags. All three
+ * interrupt the editor's read (EINTR) so it can redraw. The previous handlers come back at
+ * smia_host_editor_signals_end.
+ */
+void smia_host_editor_signals_begin(void);
+void smia_host_editor_signals_end(void);
+/* Nonzero, once, if the process was continued (after Ctrl-Z) since the last call. */
+int smia_host_terminal_continued(void);
+/* Nonzero, once, if the terminal was resized since the last call. */
+int smia_host_terminal_resized(void);
 
 /* Switches the collector to generational mode, as lua.c does (lua_gc is variadic). */
 void smia_host_gc_generational(lua_State *L);
