@@ -20,17 +20,25 @@ enum Completion {
     /// word is a whole path like `smia.tensor.ze` or `t:resh`.
     private static let wordBreaks = UnsafePointer(strdup(" \t\n\"\\'`@$><=;|&{(+-*/%^~#,)}[]"))
 
-    static func install(host: LuaHost) {
+    /// Compiles the completer. The host calls this before any user code (LUA_INIT, `-e`, the
+    /// script) runs, so the library functions the completer keeps are the original ones.
+    static func prepare(host: LuaHost) {
         let L = host.L
+        let top = lua_gettop(L)
         guard host.load(Array(source.utf8), chunkName: "=[completion]") == LUA_OK,
               smia_host_docall(L, 0, 1) == LUA_OK,
               lua_type(L, -1) == LUA_TFUNCTION
         else {
-            lua_settop(L, 0) // no completion, but a working REPL
+            lua_settop(L, top) // no completion, but a working REPL
             return
         }
         completer = luaL_ref(L, luaRegistryIndex)
         self.host = host
+    }
+
+    /// Hooks the completer into libedit, after the line editor is initialized.
+    static func install() {
+        guard host != nil else { return }
         rl_attempted_completion_function = { text, start, end in Completion.complete(text, start, end) }
         rl_basic_word_break_characters = wordBreaks
         rl_completion_append_character = 0
@@ -95,8 +103,7 @@ enum Completion {
         return UnsafeMutableRawPointer(memory).assumingMemoryBound(to: CChar.self)
     }
 
-    /// The completer, in Lua. Loaded and run once at startup, before any user code, so the
-    /// library functions it keeps are the original ones.
+    /// The completer, in Lua: `word` → sorted list of the words that complete it.
     private static let source = """
         local next, type, rawget, sort = next, type, rawget, table.sort
         local match, sub, gmatch = string.match, string.sub, string.gmatch

@@ -47,17 +47,17 @@ final class EditLineReader: LineReader {
         self.historyFile = historyFile
         // Names the application for ~/.editrc ("smia-lua:bind ...").
         rl_readline_name = UnsafePointer(strdup("smia-lua"))
-        // libedit's own signal handling is not thread-safe, and OpenBLAS threads can receive
-        // the terminal's signals: the host handles SIGINT and SIGWINCH itself (interrupt.c),
-        // and Ctrl-Z below.
         // libedit draws and decodes wide characters by LC_CTYPE, which lua.c never sets:
         // take the user's, or C.UTF-8 if theirs is not UTF-8, so non-ASCII keys survive.
         if setlocale(LC_CTYPE, "") == nil || String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" {
             _ = setlocale(LC_CTYPE, "C.UTF-8")
         }
+        // libedit's own signal handlers are not thread-safe: when a terminal signal lands on
+        // one of OpenBLAS's threads (Ctrl-Z then `fg`), they crash. The host handles SIGINT,
+        // SIGTSTP, SIGCONT and SIGWINCH itself (interrupt.c) and reads the keys itself, so
+        // Ctrl-C ends the read and `fg` or a resize redraws the line.
         rl_catch_signals = 0
         rl_catch_sigwinch = 0
-        // Reading keys ourselves lets Ctrl-C end the read, and a resize or `fg` redraw the line.
         rl_getc_function = { _ in EditLineReader.readKey() }
         using_history() // initializes libedit
         stifle_history(Self.historyLimit)
@@ -135,7 +135,8 @@ final class EditLineReader: LineReader {
     }
 
     func remember(_ entry: [UInt8]) {
-        guard !entry.isEmpty, entry != lastEntry, !entry.contains(0) else { return }
+        let blank = entry.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
+        guard !blank, entry != lastEntry, !entry.contains(0) else { return }
         lastEntry = entry
         (entry + [0]).withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { _ = add_history($0.baseAddress) }

@@ -54,8 +54,11 @@ final class LuaHost {
         openSmia(L)
         createArgTable(options)
         smia_host_gc_generational(L)
+        if mayEnterEditor(options) { Completion.prepare(host: self) }
         if !options.ignoreEnvironment, handleLuaInit() != LUA_OK { return 1 }
-        for action in options.actions where runAction(action) != LUA_OK { return 1 }
+        for action in options.actions {
+            if runAction(action) != LUA_OK { return 1 }
+        }
         if let index = options.scriptIndex,
            runScript(options, at: index) != LUA_OK {
             return 1
@@ -71,6 +74,13 @@ final class LuaHost {
             }
         }
         return 0
+    }
+
+    /// Whether this run can end in the REPL on a terminal (the line editor and completion).
+    private func mayEnterEditor(_ options: HostOptions) -> Bool {
+        guard isatty(STDIN_FILENO) != 0 else { return false }
+        return options.interactive
+            || (options.scriptIndex == nil && !options.hasExecute && !options.showVersion)
     }
 
     func printVersion() {

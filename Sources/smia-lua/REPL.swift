@@ -15,7 +15,7 @@ final class REPL {
         self.host = host
         if isatty(STDIN_FILENO) != 0 {
             reader = EditLineReader(historyFile: historyPath())
-            Completion.install(host: host)
+            Completion.install()
         } else {
             reader = PlainLineReader()
         }
@@ -100,7 +100,7 @@ final class REPL {
     /// A syntax error at the end of the input: the chunk is not finished yet.
     private func isIncomplete(_ status: Int32) -> Bool {
         guard status == LUA_ERRSYNTAX, let message = host.stringBytes(at: -1) else { return false }
-        return message.count >= 5 && message.suffix(5) == Array("<eof>".utf8)[...]
+        return message.suffix(5).elementsEqual("<eof>".utf8)
     }
 
     private func readLine(first: Bool) -> LineInput {
