@@ -43,6 +43,8 @@ static int forwarded_to_host_thread(int sig) {
     return 0;
 }
 
+/* ---- Ctrl-C while code runs, and the engine's flag ---- */
+
 int smia_interrupt_pending(void) { return interrupt_flag != 0; }
 
 void smia_interrupt_clear(void) { interrupt_flag = 0; }
@@ -125,6 +127,10 @@ int smia_host_docall(lua_State *L, int narg, int nres) {
     return status;
 }
 
+/* ---- Ctrl-C at the REPL's prompt ---- */
+
+static struct sigaction saved_int;
+
 static void on_sigint_at_prompt(int sig) {
     if (forwarded_to_host_thread(sig))
         return;
@@ -138,13 +144,19 @@ void smia_host_prompt_signal_install(void) {
     action.sa_handler = on_sigint_at_prompt;
     sigemptyset(&action.sa_mask);
     action.sa_flags = 0; /* no SA_RESTART: the blocked read returns EINTR */
-    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGINT, &action, &saved_int);
     prompt_flag = 0;
 }
 
 void smia_host_prompt_signal_uninstall(void) {
-    signal(SIGINT, SIG_DFL);
+    sigaction(SIGINT, &saved_int, NULL);
     prompt_flag = 0;
+}
+
+int smia_host_prompt_interrupted(void) {
+    int was = prompt_flag != 0;
+    prompt_flag = 0;
+    return was;
 }
 
 /* ---- Job control and resizing while the line editor reads ---- */
@@ -218,17 +230,13 @@ int smia_host_terminal_continued(void) {
     return was;
 }
 
-int smia_host_prompt_interrupted(void) {
-    int was = prompt_flag != 0;
-    prompt_flag = 0;
-    return was;
-}
-
 int smia_host_terminal_resized(void) {
     int was = resize_flag != 0;
     resize_flag = 0;
     return was;
 }
+
+/* ---- Wrappers for what Swift cannot call ---- */
 
 void smia_host_gc_generational(lua_State *L) { lua_gc(L, LUA_GCGEN, 0, 0); }
 
