@@ -10,6 +10,11 @@ import Tensor
 /// positions given to `t:index`. Values are data and stay as stored: `t:argmax(dim)`, and the
 /// indices of `t:max(dim)` / `t:min(dim)`, are 0-based so they compare with class labels
 /// (`pred:eq(y)`); add 1 to use one as a position.
+///
+/// `t[i]` and the shape methods give new tensors (copies), not views. In-place methods
+/// (`copy_`, `add_`, `sub_`, `mul_`, `div_`, `fill_`, `zero_`, `clamp_`, `t[i] = v`) change the
+/// tensor itself and record nothing: use them on parameters between steps, not on a tensor that
+/// a recorded computation still needs for its gradient (there is no version check).
 enum TensorBindings {
     /// Pushes the `smia.tensor` table.
     static func open(_ L: OpaquePointer) {
@@ -19,7 +24,7 @@ enum TensorBindings {
 
     /// Creates the tensor metatable in the registry: operators, `__index` (methods, then integer
     /// positions), `__newindex`, `__tostring`, `__gc`. Its `methods` field is the method table,
-    /// which the prelude extends.
+    /// which scripts may extend (`getmetatable(t).methods.double = function(t) return t * 2 end`).
     static func createMetatable(_ L: OpaquePointer) {
         luaL_newmetatable(L, TensorBox.metatable)
         setFunctions(L, prefix: "tensor.mt.", metamethods)

@@ -203,6 +203,13 @@ function tests.in_place()
   H.close(e, {2, 2, 2}, 0, "detach keeps the values at that time")
 end
 
+function tests.methods_can_be_added()
+  local methods = getmetatable(T.zeros{1}).methods
+  methods.double = function(t) return t * 2 end
+  H.close(T.from{1, 2}:double(), {2, 4})
+  methods.double = nil
+end
+
 function tests.requires_grad_flag()
   local t = T.zeros{2}
   assert(not t:requires_grad())
