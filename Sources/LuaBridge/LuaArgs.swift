@@ -79,7 +79,7 @@ struct LuaArgs {
     }
 
     /// A number that must not be NaN (sizes, probabilities, bounds).
-    func finiteOrInfinite(_ i: Int32) throws -> Double {
+    func notNaN(_ i: Int32) throws -> Double {
         let v = try number(i)
         guard !v.isNaN else { throw error(i, "number expected, got NaN") }
         return v

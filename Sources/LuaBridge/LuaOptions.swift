@@ -1,6 +1,5 @@
 import CLua
 import CLuaShim
-import Tensor
 
 /// A table of named options, as constructors take them (`nn.Conv2d{in_channels = 1, ...}`),
 /// with an optional positional shorthand (`nn.Conv2d{1, 16, 3, padding = 1}`). Every key is
@@ -81,11 +80,6 @@ struct LuaOptions {
         args.error(index ?? 1, "option '\(name)': \(message)")
     }
 
-    func has(_ name: String) -> Bool {
-        defer { smia_pop(args.L, 1) }
-        return pushValue(name) != LUA_TNIL
-    }
-
     func integer(_ name: String) throws -> Int? {
         let L = args.L
         let t = pushValue(name)
@@ -96,13 +90,6 @@ struct LuaOptions {
     }
 
     func integer(_ name: String, default value: Int) throws -> Int { try integer(name) ?? value }
-
-    func requiredInteger(_ name: String) throws -> Int {
-        guard let v = try integer(name) else {
-            throw args.error(index ?? 1, "option '\(name)' is required")
-        }
-        return v
-    }
 
     /// A positive integer (sizes, channels).
     func positive(_ name: String, default value: Int? = nil) throws -> Int {
@@ -166,15 +153,6 @@ struct LuaOptions {
     }
 
     func pair(_ name: String, default value: (Int, Int)) throws -> (Int, Int) { try pair(name) ?? value }
-
-    func tensor(_ name: String) throws -> Tensor? {
-        let L = args.L
-        let t = pushValue(name)
-        defer { smia_pop(L, 1) }
-        if t == LUA_TNIL { return nil }
-        guard let v = TensorBox.get(L, -1) else { throw error(name, "tensor") }
-        return v
-    }
 }
 
 /// `t[name]` without metamethods; pushes the value and returns its type.

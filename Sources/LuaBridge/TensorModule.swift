@@ -78,7 +78,7 @@ enum TensorBindings {
     /// `arange(n)` = 0, 1, ..., n-1; `arange(start, stop[, step])` = start, start+step, ... below stop.
     private static func arange(_ a: LuaArgs) throws -> Int32 {
         if a.isNil(2) { return a.push(try Tensor.arange(a.integer(1))) }
-        let start = try a.finiteOrInfinite(1), stop = try a.finiteOrInfinite(2)
+        let start = try a.notNaN(1), stop = try a.notNaN(2)
         let step = try a.optionalNumber(3) ?? 1
         guard step != 0, step.isFinite, start.isFinite, stop.isFinite else {
             throw a.failure("expected finite start, stop and a nonzero step, got \(start), \(stop), \(step)")

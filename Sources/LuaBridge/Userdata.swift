@@ -81,7 +81,6 @@ enum NativeMemory {
     static let objectOverhead = 128
     nonisolated(unsafe) static var threshold = 128 << 20
     nonisolated(unsafe) private(set) static var sinceCollection = 0
-    nonisolated(unsafe) private(set) static var collections = 0
 
     static func allocated(_ L: OpaquePointer, bytes: Int) {
         sinceCollection += bytes
@@ -91,7 +90,6 @@ enum NativeMemory {
     /// A full collection, then the freed memory handed back to the system.
     static func collect(_ L: OpaquePointer) {
         sinceCollection = 0
-        collections += 1
         smia_gc_collect(L)
         smia_release_free_memory()
     }
