@@ -52,6 +52,7 @@ func assertTensorError(_ prefix: String, _ fragments: [String] = [], file: Stati
         try body()
         XCTFail("expected a TensorError starting with '\(prefix)', but nothing was thrown", file: file, line: line)
     } catch let error as TensorError {
+        if ProcessInfo.processInfo.environment["IO_PRINT_ERRORS"] != nil { print("MSG:", error.message) }
         XCTAssertTrue(error.message.hasPrefix(prefix), "'\(error.message)' does not start with '\(prefix)'",
                       file: file, line: line)
         for fragment in fragments {

@@ -211,11 +211,11 @@ final class PNGTests: XCTestCase {
             (try Tensor(shape: [1, 2], storage: [-1, 0]), "got -1.0"),
             (try Tensor(shape: [2, 1], storage: [0, 1.5]), "got 1.5 at row 1, column 0"),
             (try Tensor(shape: [1, 1], storage: [.nan]), "integers in 0...255"),
-            (try Tensor(shape: [3, 2, 2], storage: Array(repeating: 0, count: 12)), "H×W or 1×H×W"),
+            (try Tensor(shape: [3, 2, 2], storage: Array(repeating: 0, count: 12)), "labels of size H×W or 1×H×W"),
         ]
         for (tensor, fragment) in labelCases {
             let file = dir.path("bad.png")
-            assertTensorError("png: \(file): labels: ", [fragment]) { try PNGImage.writeLabels(path: file, labels: tensor) }
+            assertTensorError("png: \(file): ", [fragment]) { try PNGImage.writeLabels(path: file, labels: tensor) }
         }
         XCTAssertEqual(dir.contents(), [])
     }

@@ -54,13 +54,13 @@ public enum PNGImage {
 
     /// Writes an H×W (or 1×H×W) tensor of integers in 0...255 as an 8-bit gray PNG.
     public static func writeLabels(path: String, labels: Tensor) throws {
-        let bytes = try encodeLabelImage(labels, context: "png: \(path): labels: ")
+        let bytes = try encodeLabelImage(labels, context: "png: \(path): ")
         try writeAtomically(bytes, to: path, format: "png")
     }
 
     /// The bytes `writeLabels` puts in the file.
     public static func encodeLabels(_ labels: Tensor) throws -> [UInt8] {
-        try encodeLabelImage(labels, context: "png: labels: ")
+        try encodeLabelImage(labels, context: "png: ")
     }
 }
 
@@ -331,8 +331,9 @@ private func imageLayout(_ shape: [Int], allowColor: Bool, context: String) thro
     case 2: layout = (1, s[0], s[1])
     case 3 where s[0] == 1 || (allowColor && s[0] == 3): layout = (s[0], s[1], s[2])
     default:
-        let expected = allowColor ? "C×H×W with C = 1 or 3, 1×C×H×W, or H×W" : "H×W or 1×H×W"
-        throw TensorError("\(context)expected a tensor of size \(expected), got size \(describeShape(shape))")
+        let expected = allowColor ? "an image of size C×H×W with C = 1 or 3, 1×C×H×W, or H×W"
+            : "labels of size H×W or 1×H×W"
+        throw TensorError("\(context)expected \(expected), got size \(describeShape(shape))")
     }
     guard layout.h > 0, layout.w > 0 else {
         throw TensorError("\(context)cannot write an empty image (size \(describeShape(shape)))")
