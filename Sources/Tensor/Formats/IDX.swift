@@ -23,7 +23,7 @@ public enum IDX {
             if start.count == 4 {
                 let rank = Int(start[3])
                 let header = try Inflate.prefix(file, container: .gzip, count: 4 + 4 * rank, fail: fail)
-                let description = try header.withUnsafeBytes { try parseHeader($0, fail: fail) }
+                let description = try header.withUnsafeBytes { try parseHeader($0, fail: fail, noun: "the decompressed data") }
                 expected = description.dataStart + description.dataBytes
                 let plausible = Inflate.plausibleSize(compressed: file.count)
                 guard expected <= plausible else {
@@ -32,7 +32,7 @@ public enum IDX {
                 }
             }
             let data = try Inflate.decompress(file, container: .gzip, limit: expected, fail: fail)
-            return try data.withUnsafeBytes { try decode($0, fail: fail) }
+            return try data.withUnsafeBytes { try decode($0, fail: fail, noun: "the decompressed data") }
         }
     }
 
@@ -57,9 +57,10 @@ public enum IDX {
     }
 
     /// The header, checked against nothing but itself: types, dimensions, sizes.
-    private static func parseHeader(_ file: UnsafeRawBufferPointer, fail: (String) -> TensorError) throws -> Description {
+    private static func parseHeader(_ file: UnsafeRawBufferPointer, fail: (String) -> TensorError,
+                                    noun: String = "the file") throws -> Description {
         guard file.count >= 4 else {
-            throw fail("file is \(file.count) bytes, too short for the 4-byte IDX magic number (truncated file?)")
+            throw fail("\(noun) is \(file.count) bytes, too short for the 4-byte IDX magic number (truncated file?)")
         }
         guard file[0] == 0, file[1] == 0 else {
             throw fail("not an IDX file: it starts with \(describeBytes(file, limit: 4)), expected two zero bytes, "
@@ -80,7 +81,7 @@ public enum IDX {
         let rank = Int(file[3])
         let dataStart = 4 + 4 * rank
         guard file.count >= dataStart else {
-            throw fail("header declares \(rank) dimensions, \(dataStart) bytes of header, but the file has "
+            throw fail("header declares \(rank) dimensions, \(dataStart) bytes of header, but \(noun) has "
                 + "\(file.count) bytes (truncated file?)")
         }
         let r = ByteReader(bytes: file, bigEndian: true)
@@ -95,17 +96,18 @@ public enum IDX {
         return Description(scalar: scalar, shape: shape, count: count, dataStart: dataStart, dataBytes: dataBytes)
     }
 
-    private static func decode(_ file: UnsafeRawBufferPointer, fail: (String) -> TensorError) throws -> Tensor {
-        let d = try parseHeader(file, fail: fail)
+    private static func decode(_ file: UnsafeRawBufferPointer, fail: (String) -> TensorError,
+                               noun: String = "the file") throws -> Tensor {
+        let d = try parseHeader(file, fail: fail, noun: noun)
         let available = file.count - d.dataStart
         let type = typeName(file[2]) ?? "?"
         guard available >= d.dataBytes else {
             throw fail("\(describeShape(d.shape)) \(type) values need \(d.dataBytes) bytes after the header, "
-                + "the file has \(available) (truncated file?)")
+                + "\(noun) has \(available) (truncated file?)")
         }
         guard available == d.dataBytes else {
             throw fail("\(describeShape(d.shape)) \(type) values need \(d.dataBytes) bytes after the header, "
-                + "the file has \(available): \(available - d.dataBytes) bytes too many (wrong header?)")
+                + "\(noun) has \(available): \(available - d.dataBytes) bytes too many (wrong header?)")
         }
         let raw = UnsafeRawBufferPointer(rebasing: file[d.dataStart ..< d.dataStart + d.dataBytes])
         return Tensor(uncheckedShape: d.shape, storage: d.scalar.convert(raw, count: d.count, bigEndian: true))
