@@ -45,7 +45,8 @@ struct IOTempDirectory {
 }
 
 /// Asserts that `body` throws a `TensorError` whose message starts with `prefix` and contains
-/// every one of `fragments`.
+/// every one of `fragments`. With `IO_PRINT_ERRORS` set in the environment it prints each
+/// message, to review them all at once.
 func assertTensorError(_ prefix: String, _ fragments: [String] = [], file: StaticString = #filePath,
                        line: UInt = #line, _ body: () throws -> Void) {
     do {

@@ -10,6 +10,8 @@ private struct Member {
     var flags: UInt16 = 0
     var crc: UInt32? = nil
     var size: UInt32? = nil
+    /// Where the central directory says the member starts, when not where it is.
+    var localOffset: UInt32? = nil
 }
 
 /// A zip archive of stored members (or whatever the members claim), with its central directory.
@@ -25,7 +27,7 @@ private func zip(_ members: [Member], entryCount: UInt16? = nil, comment: [UInt8
         out += ioLE([crc, UInt32(m.data.count), size]) + ioLE([UInt16(name.count), 0]) + name + m.data
         central += ioLE([UInt32(0x0201_4B50)]) + ioLE([UInt16(20), 20, m.flags, m.method, 0, 0])
         central += ioLE([crc, UInt32(m.data.count), size])
-        central += ioLE([UInt16(name.count), 0, 0, 0, 0]) + ioLE([UInt32(0), offset]) + name
+        central += ioLE([UInt16(name.count), 0, 0, 0, 0]) + ioLE([UInt32(0), m.localOffset ?? offset]) + name
     }
     let count = entryCount ?? UInt16(members.count)
     let end = ioLE([UInt32(0x0605_4B50)]) + ioLE([UInt16(0), 0, count, count])
@@ -98,6 +100,8 @@ final class NPZTests: XCTestCase {
             (zip([Member(name: "a.npy", data: [1, 2, 3], method: 8, size: 100_000_000)]), ["more than deflate can produce"]),
             (zip([Member(name: "a.npy", data: [0xFF, 0xFF, 0xFF], method: 8, size: 10)]), ["deflate data is corrupt"]),
             (zip([Member(name: "a.npy", data: [0x03, 0x00], method: 8, size: 10)]), ["decompresses to 0 bytes"]),
+            (zip([Member(name: "a.npy", data: a), Member(name: "b.npy", data: a, localOffset: 0)]),
+             ["overlaps member", "malicious"]),
         ]
         for (n, (bytes, fragments)) in cases.enumerated() {
             assertTensorError("npz: bad\(n).npz: ", fragments) { _ = try NPZ.read(bytes: bytes, source: "bad\(n).npz") }

@@ -193,6 +193,38 @@ final class PNGTests: XCTestCase {
         }
     }
 
+    /// Interlaced (Adam7) files: the seven passes of reduced images, each row with its filter byte.
+    func testInterlacedImages() throws {
+        func adam7(_ pixel: (Int, Int) -> [UInt8], width: Int, height: Int) -> [UInt8] {
+            let passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+            var raw: [UInt8] = []
+            for (x0, y0, dx, dy) in passes where x0 < width && y0 < height {
+                for y in stride(from: y0, to: height, by: dy) {
+                    raw.append(0)
+                    for x in stride(from: x0, to: width, by: dx) { raw += pixel(x, y) }
+                }
+            }
+            return raw
+        }
+        for (colorType, channels) in [(0, 1), (2, 3)] {
+            let (width, height) = (7, 5)
+            let value = { (x: Int, y: Int, c: Int) in UInt8((x * 31 + y * 17 + c * 50) % 256) }
+            let raw = adam7({ x, y in (0 ..< channels).map { value(x, y, $0) } }, width: width, height: height)
+            let ihdr = ioBE([UInt32(width), UInt32(height)]) + [8, UInt8(colorType), 0, 0, 1]
+            let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + ioPNGChunk("IHDR", ihdr)
+                + ioPNGChunk("IDAT", ioZlibStored(raw)) + ioPNGChunk("IEND", [])
+            let image = try PNGImage.read(bytes: png, source: "adam7.png")
+            XCTAssertEqual(image.shape, [channels, height, width])
+            var expected: [Float] = []
+            for c in 0 ..< channels {
+                for y in 0 ..< height {
+                    for x in 0 ..< width { expected.append(Float(value(x, y, c)) / 255) }
+                }
+            }
+            XCTAssertEqual(image.storage, expected, "color type \(colorType)")
+        }
+    }
+
     // MARK: Writing errors
 
     func testWriteRejectsBadTensorsAndLeavesNoFile() throws {

@@ -202,14 +202,12 @@ private func decodeImage(_ original: [UInt8], labels: Bool, fail: (String) -> Te
         let stride = Int32(width * channels)
         let samples = pixels * channels
 
-        // Samples as integers, with their full-scale value.
-        let values: [UInt32]
-        let fullScale: UInt32
+        let layout = SampleLayout(width: width, height: height, channels: channels, colorChannels: colorChannels,
+                                  typeName: typeName, labels: labels)
         if outFormat & UInt32(PNG_FORMAT_FLAG_LINEAR) != 0 {
             var buffer = [UInt16](repeating: 0, count: samples)
             let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(image, nil, $0.baseAddress, stride, nil) }
             guard ok != 0 else { throw fail("libpng: \(libpngMessage(image))") }
-            fullScale = 65535
             if hasAlpha {
                 // libpng premultiplied the colour by alpha: divide it back out.
                 for p in 0 ..< pixels {
@@ -224,45 +222,60 @@ private func decodeImage(_ original: [UInt8], labels: Bool, fail: (String) -> Te
                     }
                 }
             }
-            values = buffer.map { UInt32($0) }
-        } else {
-            var buffer = [UInt8](repeating: 0, count: samples)
-            let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(image, nil, $0.baseAddress, stride, nil) }
-            guard ok != 0 else { throw fail("libpng: \(libpngMessage(image))") }
-            fullScale = 255
-            values = buffer.map { UInt32($0) }
+            return try samplesToTensor(buffer, fullScale: 65535, divisor: 1, layout: layout, fail: fail)
         }
-
-        if !labels {
-            let planes = colorChannels
-            // Divided, not multiplied by 1/255: v / 255 exactly, as other readers give.
-            let full = Float(fullScale)
-            var out = [Float](repeating: 0, count: planes * pixels)
-            for c in 0 ..< planes {
-                for p in 0 ..< pixels { out[c * pixels + p] = Float(values[p * channels + c]) / full }
-            }
-            return Tensor(uncheckedShape: [planes, height, width], storage: out)
+        var buffer = [UInt8](repeating: 0, count: samples)
+        let ok = buffer.withUnsafeMutableBytes { png_image_finish_read(image, nil, $0.baseAddress, stride, nil) }
+        guard ok != 0 else { throw fail("libpng: \(libpngMessage(image))") }
+        // libpng widens 1, 2 and 4-bit gray to 0...255; labels want the stored 0...2^b-1.
+        var divisor: UInt8 = 1
+        if !isColor && summary.bitDepth < 8 && summary.bitDepth > 0 {
+            divisor = UInt8(255 / ((1 << summary.bitDepth) - 1))
         }
-
-        // Labels: the gray level, as stored.
-        var divisor: UInt32 = 1
-        if !is16 && !isColor && summary.bitDepth < 8 && summary.bitDepth > 0 {
-            divisor = 255 / ((1 << UInt32(summary.bitDepth)) - 1)  // libpng widened 0...2^b-1 to 0...255
-        }
-        var out = [Float](repeating: 0, count: pixels)
-        for p in 0 ..< pixels {
-            let v = values[p * channels]
-            if colorChannels == 3 {
-                let g = values[p * channels + 1], b = values[p * channels + 2]
-                guard g == v, b == v else {
-                    throw fail("an \(typeName) mask must be gray (R = G = B) to give labels, but the pixel at row "
-                        + "\(p / width), column \(p % width) is (\(v), \(g), \(b)); save masks as gray or palette PNGs")
-                }
-            }
-            out[p] = Float(v / divisor)
-        }
-        return Tensor(uncheckedShape: [height, width], storage: out)
+        return try samplesToTensor(buffer, fullScale: 255, divisor: divisor, layout: layout, fail: fail)
     }
+}
+
+private struct SampleLayout {
+    var width: Int
+    var height: Int
+    /// Samples per pixel in the buffer, and how many of them are colour (the rest is alpha).
+    var channels: Int
+    var colorChannels: Int
+    var typeName: String
+    var labels: Bool
+}
+
+/// Interleaved samples to C×H×W values / fullScale, or, for labels, to H×W stored values (the
+/// gray level, checked to be the same in R, G and B for colour masks).
+private func samplesToTensor<T: FixedWidthInteger & UnsignedInteger>(
+    _ buffer: [T], fullScale: Float, divisor: T, layout: SampleLayout,
+    fail: (String) -> TensorError) throws -> Tensor {
+    let pixels = layout.width * layout.height
+    let channels = layout.channels
+    if !layout.labels {
+        let planes = layout.colorChannels
+        var out = [Float](repeating: 0, count: planes * pixels)
+        for c in 0 ..< planes {
+            // Divided, not multiplied by 1/255: v / 255 exactly, as other readers give.
+            for p in 0 ..< pixels { out[c * pixels + p] = Float(buffer[p * channels + c]) / fullScale }
+        }
+        return Tensor(uncheckedShape: [planes, layout.height, layout.width], storage: out)
+    }
+    var out = [Float](repeating: 0, count: pixels)
+    for p in 0 ..< pixels {
+        let v = buffer[p * channels]
+        if layout.colorChannels == 3 {
+            let g = buffer[p * channels + 1], b = buffer[p * channels + 2]
+            guard g == v, b == v else {
+                throw fail("an \(layout.typeName) mask must be gray (R = G = B) to give labels, but the pixel at row "
+                    + "\(p / layout.width), column \(p % layout.width) is (\(v), \(g), \(b)); "
+                    + "save masks as gray or palette PNGs")
+            }
+        }
+        out[p] = Float(v / divisor)
+    }
+    return Tensor(uncheckedShape: [layout.height, layout.width], storage: out)
 }
 
 /// A palette image's indices, through the simplified API's colour-mapped output, which keeps

@@ -11,7 +11,8 @@ struct ZipArchive {
         let crc: UInt32
         let compressedSize: Int
         let size: Int
-        /// Where the entry's (compressed) data starts in the archive.
+        /// Where the entry's local header, and its (compressed) data, start in the archive.
+        let localOffset: Int
         let dataOffset: Int
     }
 
@@ -149,7 +150,19 @@ struct ZipArchive {
                     + "past the end of the \(file.count)-byte file (truncated archive?)")
             }
             entries.append(Entry(name: name, method: method, crc: crc, compressedSize: compressedSize,
-                                 size: size, dataOffset: dataOffset))
+                                 size: size, localOffset: localOffset, dataOffset: dataOffset))
+        }
+        // Members must not share bytes (nor run into the directory): overlapping members are how
+        // zip bombs make a small file decompress to far more than deflate's ratio allows.
+        let byPosition = entries.sorted { $0.localOffset < $1.localOffset }
+        for (k, entry) in byPosition.enumerated() {
+            let end = entry.dataOffset + entry.compressedSize
+            let limit = k + 1 < byPosition.count ? byPosition[k + 1].localOffset : directoryOffset
+            guard end <= limit else {
+                let other = k + 1 < byPosition.count ? "member '\(byPosition[k + 1].name)'" : "the central directory"
+                throw fail("member '\(entry.name)' (bytes \(entry.localOffset) to \(end)) overlaps \(other) "
+                    + "at byte \(limit) (corrupt or malicious archive)")
+            }
         }
         return entries
     }
