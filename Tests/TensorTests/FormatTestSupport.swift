@@ -205,3 +205,18 @@ func ioPackBits(_ samples: [Int], bits: Int) -> [UInt8] {
     if used > 0 { out.append(UInt8(current << (8 - used))) }
     return out
 }
+
+/// The PNG with every chunk's CRC recomputed, so that corrupted chunk contents reach the decoder
+/// instead of stopping at the CRC check. Bytes that do not walk as chunks are left as they are.
+func ioFixPNGCRCs(_ png: [UInt8]) -> [UInt8] {
+    var out = png
+    var at = 8
+    while out.count - at >= 12 {
+        let length = Int(out[at]) << 24 | Int(out[at + 1]) << 16 | Int(out[at + 2]) << 8 | Int(out[at + 3])
+        guard length <= out.count - at - 12 else { break }
+        let crc = ioCRC32(Array(out[at + 4 ..< at + 8 + length]))
+        out.replaceSubrange(at + 8 + length ..< at + 12 + length, with: ioBE([crc]))
+        at += 12 + length
+    }
+    return out
+}
