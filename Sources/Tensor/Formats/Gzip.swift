@@ -100,6 +100,7 @@ enum Inflate {
             feed()
             stream.pointee.next_out = scratch
             stream.pointee.avail_out = uInt(chunkSize)
+            let inputBefore = remainingInput()
             let rc = inflate(stream, Z_NO_FLUSH)
             let produced = chunkSize - Int(stream.pointee.avail_out)
             if produced > 0 {
@@ -130,6 +131,10 @@ enum Inflate {
                 if stream.pointee.avail_in == 0, consumed == input.count, produced < chunkSize {
                     if prefixOnly { return out }
                     throw fail("\(what) ends early, after \(out.count) decompressed bytes (truncated file?)")
+                }
+                // Never loop without progress, whatever zlib says.
+                if produced == 0, remainingInput() == inputBefore {
+                    throw fail("\(what) cannot be decompressed (zlib made no progress, error \(rc))")
                 }
             case Z_DATA_ERROR:
                 let message = stream.pointee.msg.map { String(cString: $0) } ?? "invalid data"
