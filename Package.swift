@@ -12,10 +12,11 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The C side of the Lua boundary: the only code that may call lua_error.
         .target(name: "CLuaShim", dependencies: ["CLua"]),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CZlib"]),
         .target(name: "Attacks", dependencies: ["Tensor"]),
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"]),
         .executableTarget(name: "smia-lua", dependencies: ["LuaBridge", "CLuaShim", "CLua", "CEditLine"]),

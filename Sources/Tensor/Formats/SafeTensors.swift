@@ -25,7 +25,7 @@ public enum SafeTensors {
     /// converted to float32.
     public static func read(path: String) throws
         -> (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) {
-        try read(bytes: readWholeFile(path), source: path)
+        try read(bytes: readWholeFile(path, format: "safetensors"), source: path)
     }
 
     /// Reads a safetensors image held in memory; `source` names it in error messages.
@@ -39,7 +39,7 @@ public enum SafeTensors {
     public static func write(path: String, tensors: [(name: String, tensor: Tensor)],
                              metadata: [String: String] = [:]) throws {
         let bytes = try encodeFile(tensors: tensors, metadata: metadata, context: "safetensors: \(path): ")
-        try writeAtomically(bytes, to: path)
+        try writeAtomically(bytes, to: path, format: "safetensors")
     }
 
     /// The bytes `write` puts in the file.
@@ -640,77 +640,4 @@ private func jsonString(_ s: String) -> String {
         }
     }
     return out + "\""
-}
-
-private func errnoMessage(_ code: Int32) -> String {
-    guard let text = strerror(code) else { return "error \(code)" }
-    return String(cString: text)
-}
-
-/// The whole file in one read, with a clear message when it cannot be read.
-private func readWholeFile(_ path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else {
-        throw TensorError("safetensors: cannot open '\(path)' (\(errnoMessage(errno)))")
-    }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0 else {
-        throw TensorError("safetensors: cannot read '\(path)' (\(errnoMessage(errno)))")
-    }
-    guard (info.st_mode & S_IFMT) == S_IFREG else {
-        let what = (info.st_mode & S_IFMT) == S_IFDIR ? "it is a directory" : "not a regular file"
-        throw TensorError("safetensors: cannot read '\(path)' (\(what))")
-    }
-    let size = Int(info.st_size)
-    var failure: Int32 = 0
-    let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
-        guard let base = buffer.baseAddress else { return }
-        while initialized < size {
-            let got = read(fd, base + initialized, size - initialized)
-            if got > 0 {
-                initialized += got
-            } else if got == 0 {
-                break  // the file shrank while we read it: what we have is the file
-            } else if errno != EINTR {
-                failure = errno
-                break
-            }
-        }
-    }
-    guard failure == 0 else {
-        throw TensorError("safetensors: cannot read '\(path)' (\(errnoMessage(failure)))")
-    }
-    return bytes
-}
-
-/// Writes `path.tmp-<pid>`, flushes it to disk, then renames it over `path`; on any failure the
-/// temporary file is removed and `path` is left as it was.
-private func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-    let temporary = "\(path).tmp-\(getpid())"
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-        throw TensorError("safetensors: cannot write '\(path)' (\(errnoMessage(errno)) creating '\(temporary)')")
-    }
-    var failure: Int32 = 0
-    bytes.withUnsafeBytes { buffer in
-        guard let base = buffer.baseAddress else { return }
-        var written = 0
-        while written < buffer.count {
-            let n = write(fd, base + written, buffer.count - written)
-            if n >= 0 {
-                written += n
-            } else if errno != EINTR {
-                failure = errno
-                return
-            }
-        }
-    }
-    if failure == 0, fsync(fd) != 0 { failure = errno }
-    if close(fd) != 0, failure == 0 { failure = errno }
-    if failure == 0, rename(temporary, path) != 0 { failure = errno }
-    guard failure == 0 else {
-        unlink(temporary)
-        throw TensorError("safetensors: cannot write '\(path)' (\(errnoMessage(failure)))")
-    }
 }
