@@ -39,49 +39,6 @@ public struct CTLungBenchmark: Benchmark {
         }
     }
 
-    /// A closed shape: an ellipse whose radius varies with the angle by a few harmonics.
-    struct Blob {
-        var cx: Float, cy: Float, rx: Float, ry: Float
-        var cosA: Float = 1, sinA: Float = 0
-        /// (a_k, b_k) for k = 2, 3, ...: radius factor 1 + sum a_k cos kθ + b_k sin kθ.
-        var harmonics: [(Float, Float)] = []
-
-        init(cx: Float, cy: Float, rx: Float, ry: Float, angle: Float = 0, harmonics: [(Float, Float)] = []) {
-            self.cx = cx
-            self.cy = cy
-            self.rx = rx
-            self.ry = ry
-            (sinA, cosA) = DetMath.sincos(angle)
-            self.harmonics = harmonics
-        }
-
-        /// Approximate signed distance in pixels (negative inside).
-        @inline(__always) func distance(_ x: Float, _ y: Float) -> Float {
-            let dx = x - cx, dy = y - cy
-            let u = (dx * cosA + dy * sinA) / rx, v = (-dx * sinA + dy * cosA) / ry
-            let q = (u * u + v * v).squareRoot()
-            guard q > 1e-6 else { return -min(rx, ry) }
-            let c1 = u / q, s1 = v / q
-            var factor: Float = 1
-            // cos kθ, sin kθ by the angle-addition recurrence from k = 1.
-            var ck = c1, sk = s1
-            for (a, b) in harmonics {
-                (ck, sk) = (ck * c1 - sk * s1, sk * c1 + ck * s1)
-                factor += a * ck + b * sk
-            }
-            // The ellipse's radius in this direction, to turn normalized units into pixels.
-            let radius = 1 / ((c1 / rx) * (c1 / rx) + (s1 / ry) * (s1 / ry)).squareRoot()
-            return (q - factor) * radius
-        }
-    }
-
-    static func harmonics(_ rng: inout SeededRandom, _ amplitude: Float, count: Int = 3) -> [(Float, Float)] {
-        (0..<count).map { k in
-            let a = amplitude / Float(k + 1)
-            return (rng.uniform(-a, a), rng.uniform(-a, a))
-        }
-    }
-
     /// Coverage (0...1) of a signed distance over a one-pixel ramp.
     @inline(__always) static func coverage(_ d: Float) -> Float { clamp01(0.5 - d) }
 
@@ -93,13 +50,13 @@ public struct CTLungBenchmark: Benchmark {
 
         // Body, fat and muscle boundaries.
         let bodyY = s * rng.uniform(0.5, 0.56)
-        let body = Blob(cx: mid, cy: bodyY, rx: s * rng.uniform(0.41, 0.47), ry: s * rng.uniform(0.29, 0.35),
-                        angle: rng.uniform(-0.06, 0.06), harmonics: harmonics(&rng, 0.05))
+        let body = BlobShape(cx: mid, cy: bodyY, rx: s * rng.uniform(0.41, 0.47), ry: s * rng.uniform(0.29, 0.35),
+                        angle: rng.uniform(-0.06, 0.06), harmonics: BlobShape.harmonics(&rng, 0.05))
         let fatDepth = s * rng.uniform(0.018, 0.05)
         // Heart (to the patient's left: image right), aorta and vertebra.
-        let heart = Blob(cx: mid + s * rng.uniform(0.01, 0.06), cy: bodyY - body.ry * rng.uniform(0.15, 0.35),
+        let heart = BlobShape(cx: mid + s * rng.uniform(0.01, 0.06), cy: bodyY - body.ry * rng.uniform(0.15, 0.35),
                          rx: s * rng.uniform(0.09, 0.13), ry: s * rng.uniform(0.08, 0.115), angle: rng.uniform(-0.6, 0.1),
-                         harmonics: harmonics(&rng, 0.06))
+                         harmonics: BlobShape.harmonics(&rng, 0.06))
         let spineR = s * rng.uniform(0.045, 0.06)
         let spineX = mid + rng.uniform(-0.01, 0.01) * s
         let spineY = bodyY + body.ry - spineR - s * rng.uniform(0.075, 0.1)
@@ -107,13 +64,13 @@ public struct CTLungBenchmark: Benchmark {
         let aortaX = spineX + spineR * rng.uniform(0.6, 1.1), aortaY = spineY - spineR * rng.uniform(1.1, 1.5)
 
         // Lungs: image-left is the patient's right lung (label 2), image-right the left (label 1).
-        var lungs: [Blob] = []
+        var lungs: [BlobShape] = []
         for side: Float in [-1, 1] {
             let rx = s * rng.uniform(0.14, 0.18) * (side > 0 ? rng.uniform(0.85, 1) : 1)
             let ry = min(s * rng.uniform(0.2, 0.26), body.ry * 0.95)
             let cx = mid + side * (s * rng.uniform(0.17, 0.21))
             let cy = bodyY - s * rng.uniform(0.0, 0.03)
-            lungs.append(Blob(cx: cx, cy: cy, rx: rx, ry: ry, angle: side * rng.uniform(-0.25, 0.05), harmonics: harmonics(&rng, 0.1, count: 4)))
+            lungs.append(BlobShape(cx: cx, cy: cy, rx: rx, ry: ry, angle: side * rng.uniform(-0.25, 0.05), harmonics: BlobShape.harmonics(&rng, 0.1, count: 4)))
         }
         let wall = s * rng.uniform(0.035, 0.06) + fatDepth // chest wall depth
         let gap = s * rng.uniform(0.008, 0.02)
@@ -153,6 +110,7 @@ public struct CTLungBenchmark: Benchmark {
             return d
         }
 
+        let lungReach = lungs.map { $0.reach + 2 }
         var lungCover = [Layer](repeating: Layer(width: size, height: size), count: 2)
         var mask = [Float](repeating: 0, count: n)
         var bodyCover = Layer(width: size, height: size), muscleCover = Layer(width: size, height: size)
@@ -166,6 +124,9 @@ public struct CTLungBenchmark: Benchmark {
                 muscleCover.values[i] = coverage(bd + fatDepth)
                 heartCover.values[i] = coverage(heart.distance(fx, fy))
                 for k in 0..<2 {
+                    // Beyond the blob's reach the lung cannot be (the other terms only cut).
+                    let reach = lungReach[k]
+                    guard Swift.abs(fx - lungs[k].cx) < reach, Swift.abs(fy - lungs[k].cy) < reach else { continue }
                     let d = lungDistance(k, fx, fy)
                     lungCover[k].values[i] = coverage(d)
                     if d <= 0 { mask[i] = k == 0 ? 2 : 1 }
@@ -314,10 +275,16 @@ public struct CTLungBenchmark: Benchmark {
                                  value: rng.uniform(0.5, 1), combine: .add)
             }
         }
-        if rng.chance(0.25) {
-            let lung = lungs[rng.below(2)]
-            let (x, y) = rng.pointInDisc(lung.cx, lung.cy + lung.ry * 0.4, min(lung.rx, lung.ry) * 0.5)
-            consolidation.ellipse(x, y, s * rng.uniform(0.03, 0.06), s * rng.uniform(0.03, 0.07), angle: rng.uniform(0, 3.1415927), edge: 2 * px)
+        if rng.chance(0.3) {
+            // Consolidation, usually dependent and against the chest wall (pneumonia,
+            // atelectasis), sometimes central.
+            let k = rng.below(2)
+            let lung = lungs[k]
+            let lateral: Float = k == 0 ? -1 : 1
+            let (x, y) = rng.chance(0.7)
+                ? rng.pointInDisc(lung.cx + lateral * lung.rx * 0.45, lung.cy + lung.ry * 0.6, min(lung.rx, lung.ry) * 0.35)
+                : rng.pointInDisc(lung.cx, lung.cy, min(lung.rx, lung.ry) * 0.5)
+            consolidation.ellipse(x, y, s * rng.uniform(0.03, 0.07), s * rng.uniform(0.03, 0.07), angle: rng.uniform(0, 3.1415927), edge: 2 * px)
         }
         let scale = s / 64 * 0.12
         for y in 0..<size {

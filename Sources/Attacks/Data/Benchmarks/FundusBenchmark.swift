@@ -305,10 +305,10 @@ public struct FundusBenchmark: Benchmark {
                     y += dy * r * 0.022
                     points.append((x, y))
                 }
-                nv.polyline(points, radii: [Float](repeating: r * rng.uniform(0.009, 0.013), count: points.count), edge: 0.8)
+                nv.polyline(points, radii: [Float](repeating: r * rng.uniform(0.011, 0.016), count: points.count), edge: 0.8)
             }
         }
-        img.multiply(nv, by: [0.72, 0.38, 0.45])
+        img.multiply(nv, by: [0.66, 0.32, 0.4])
         if counts.nv > 0 && rng.chance(0.35) {
             // Fibrous tissue over the new vessels.
             var fibrous = Layer(width: size, height: size)

@@ -348,6 +348,98 @@ struct Layer {
     }
 }
 
+// MARK: - Blob shapes
+
+/// A closed shape: an ellipse whose radius varies with the angle by a few harmonics.
+struct BlobShape {
+    var cx: Float, cy: Float, rx: Float, ry: Float
+    var cosA: Float = 1, sinA: Float = 0
+    /// (a_k, b_k) for k = 2, 3, ...: radius factor 1 + sum a_k cos kθ + b_k sin kθ.
+    var harmonics: [(Float, Float)] = []
+
+    init(cx: Float, cy: Float, rx: Float, ry: Float, angle: Float = 0, harmonics: [(Float, Float)] = []) {
+        self.cx = cx
+        self.cy = cy
+        self.rx = rx
+        self.ry = ry
+        (sinA, cosA) = DetMath.sincos(angle)
+        self.harmonics = harmonics
+    }
+
+    /// Approximate signed distance in pixels (negative inside).
+    @inline(__always) func distance(_ x: Float, _ y: Float) -> Float {
+        let dx = x - cx, dy = y - cy
+        let u = (dx * cosA + dy * sinA) / rx, v = (-dx * sinA + dy * cosA) / ry
+        let q = (u * u + v * v).squareRoot()
+        guard q > 1e-6 else { return -min(rx, ry) }
+        let c1 = u / q, s1 = v / q
+        var factor: Float = 1
+        // cos kθ, sin kθ by the angle-addition recurrence from k = 1.
+        var ck = c1, sk = s1
+        for (a, b) in harmonics {
+            (ck, sk) = (ck * c1 - sk * s1, sk * c1 + ck * s1)
+            factor += a * ck + b * sk
+        }
+        // The ellipse's radius in this direction, to turn normalized units into pixels.
+        let radius = 1 / ((c1 / rx) * (c1 / rx) + (s1 / ry) * (s1 / ry)).squareRoot()
+        return (q - factor) * radius
+    }
+
+    /// Random harmonics k = 2...count+1, amplitude falling as 1/k.
+    static func harmonics(_ rng: inout SeededRandom, _ amplitude: Float, count: Int = 3) -> [(Float, Float)] {
+        (0..<count).map { k in
+            let a = amplitude / Float(k + 1)
+            return (rng.uniform(-a, a), rng.uniform(-a, a))
+        }
+    }
+
+    /// The largest distance from the centre the shape can reach.
+    var reach: Float { max(rx, ry) * (1 + harmonics.reduce(0) { $0 + Swift.abs($1.0) + Swift.abs($1.1) }) }
+}
+
+extension Layer {
+    /// A blob shape, antialiased over `edge` pixels.
+    mutating func blob(_ shape: BlobShape, edge: Float = 1, value: Float = 1, combine: Combine = .max) {
+        let e = max(edge, 1e-3)
+        let reach = shape.reach + e + 1
+        let x0 = max(0, Int((shape.cx - reach).rounded(.down))), x1 = min(width - 1, Int((shape.cx + reach).rounded(.up)))
+        let y0 = max(0, Int((shape.cy - reach).rounded(.down))), y1 = min(height - 1, Int((shape.cy + reach).rounded(.up)))
+        guard x0 <= x1, y0 <= y1 else { return }
+        for y in y0...y1 {
+            for x in x0...x1 {
+                let cov = clamp01(0.5 - shape.distance(Float(x) + 0.5, Float(y) + 0.5) / e)
+                guard cov > 0 else { continue }
+                let i = y * width + x
+                switch combine {
+                case .max: values[i] = max(values[i], cov * value)
+                case .add: values[i] += cov * value
+                }
+            }
+        }
+    }
+
+    /// A circle outline of radius r and line width w.
+    mutating func ring(_ cx: Float, _ cy: Float, _ r: Float, width w: Float, value: Float = 1) {
+        let half = max(w, 1e-3) / 2
+        let hr = max(half, 0.5)
+        let fade = min(1, half / 0.5)
+        let reach = r + hr + 1
+        let x0 = max(0, Int((cx - reach).rounded(.down))), x1 = min(width - 1, Int((cx + reach).rounded(.up)))
+        let y0 = max(0, Int((cy - reach).rounded(.down))), y1 = min(height - 1, Int((cy + reach).rounded(.up)))
+        guard x0 <= x1, y0 <= y1 else { return }
+        for y in y0...y1 {
+            let dy = Float(y) + 0.5 - cy
+            for x in x0...x1 {
+                let dx = Float(x) + 0.5 - cx
+                let d = Swift.abs((dx * dx + dy * dy).squareRoot() - r)
+                let cov = clamp01(hr - d + 0.5) * fade * value
+                if cov > values[y * width + x] { values[y * width + x] = cov }
+            }
+        }
+    }
+}
+
+
 // MARK: - Raster
 
 /// A channels x height x width image in planar (CHW) order, values nominally in [0, 1].
@@ -451,14 +543,17 @@ struct Raster {
     }
 
     /// The image smeared along `angle` over `length` pixels (a box filter along the line, as a
-    /// moving camera does).
-    func directionalBlur(angle: Float, length: Float) -> Raster {
+    /// moving camera does), within the pixel box `region` (x1, y1, x2, y2; ends exclusive) or
+    /// everywhere; pixels outside the region are copied.
+    func directionalBlur(angle: Float, length: Float, region: (Int, Int, Int, Int)? = nil) -> Raster {
         var out = self
         let (s, c) = DetMath.sincos(angle)
-        let taps = max(2, Int(length.rounded(.up)) * 2 + 1)
+        let taps = max(2, Int(length.rounded(.up)) + 1)
+        let (rx1, ry1, rx2, ry2) = region ?? (0, 0, width, height)
+        let xs = max(0, rx1)..<min(width, rx2), ys = max(0, ry1)..<min(height, ry2)
         for ch in 0..<channels {
-            for y in 0..<height {
-                for x in 0..<width {
+            for y in ys {
+                for x in xs {
                     var total: Float = 0
                     for k in 0..<taps {
                         let t = (Float(k) / Float(taps - 1) - 0.5) * length
