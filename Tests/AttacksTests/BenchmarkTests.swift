@@ -325,7 +325,9 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertThrowsError(try SampleSheet.render(images: try Tensor.zeros([2, 2, 8, 8])))
         XCTAssertThrowsError(try SampleSheet.render(images: try Tensor.zeros([2, 3, 8, 8]), masks: try Tensor.zeros([2, 4, 4])))
         XCTAssertThrowsError(try SampleSheet.render(images: try Tensor.zeros([2, 3, 8, 8]), columns: 0))
-        // Labels that are not class indices are skipped, not trusted.
+        // Boxes far outside the image are clipped; labels that are not class indices are skipped.
+        XCTAssertNoThrow(try SampleSheet.render(images: try Tensor.zeros([1, 3, 8, 8]),
+                                                boxes: [[Box(x1: -1e30, y1: 2, x2: 1e30, y2: .infinity, label: -3), Box(x1: 1, y1: 1, x2: 3, y2: 3, label: 99)]]))
         XCTAssertNoThrow(try SampleSheet.render(images: try Tensor.zeros([2, 3, 8, 8]), labels: try Tensor(shape: [2], storage: [.nan, 1e30])))
     }
 }

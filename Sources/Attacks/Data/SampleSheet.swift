@@ -92,11 +92,14 @@ public enum SampleSheet {
             if let boxes = boxes {
                 for b in boxes[i] {
                     guard b.x1.isFinite, b.y1.isFinite, b.x2.isFinite, b.y2.isFinite else { continue }
-                    // Outline on the pixels just inside the box.
-                    let x1 = max(0, min(tileW - 1, Int((b.x1 * Float(scale)).rounded(.down))))
-                    let x2 = max(0, min(tileW - 1, Int((b.x2 * Float(scale)).rounded(.up)) - 1))
-                    let y1 = max(0, min(tileH - 1, Int((b.y1 * Float(scale)).rounded(.down))))
-                    let y2 = max(0, min(tileH - 1, Int((b.y2 * Float(scale)).rounded(.up)) - 1))
+                    // Outline on the pixels just inside the box, clipped to the tile (clamped as
+                    // Float first: any finite coordinate converts safely).
+                    func pixel(_ v: Float, _ limit: Int, up: Bool) -> Int {
+                        let scaled = min(max(v * Float(scale), -1), Float(limit + 1))
+                        return max(0, min(limit - 1, up ? Int(scaled.rounded(.up)) - 1 : Int(scaled.rounded(.down))))
+                    }
+                    let x1 = pixel(b.x1, tileW, up: false), x2 = pixel(b.x2, tileW, up: true)
+                    let y1 = pixel(b.y1, tileH, up: false), y2 = pixel(b.y2, tileH, up: true)
                     guard x1 <= x2, y1 <= y2 else { continue }
                     let rgb = color(b.label)
                     for x in x1...x2 { put(ox + x, oy + y1, rgb); put(ox + x, oy + y2, rgb) }

@@ -14,7 +14,7 @@ import Tensor
 /// | 1 | mild NPDR | 1-5 microaneurysms (tiny dark-red dots) |
 /// | 2 | moderate NPDR | 4-12 microaneurysms, 1-5 dot/blot haemorrhages, 1-3 clusters of hard exudates |
 /// | 3 | severe NPDR | many of each (8-20, 6-14, 2-6), and 1-4 cotton-wool spots |
-/// | 4 | proliferative DR | grade-3 lesions plus 1-3 tufts of neovascularization (fine tortuous vessels) on the disc or along an arcade; sometimes a pre-retinal haemorrhage or fibrous tissue |
+/// | 4 | proliferative DR | about the grade-3 lesions (6-18, 4-12, 1-5, 0-3) plus 1-3 tufts of neovascularization (fine tortuous vessels) on the disc or along an arcade; sometimes a pre-retinal haemorrhage (a dark pool with a flat top) or fibrous tissue |
 ///
 /// Labels are balanced: every block of five consecutive samples (0-4, 5-9, ...) holds each grade
 /// once, in an order drawn from the seed. Nuisance that no grade shares: illumination (gain

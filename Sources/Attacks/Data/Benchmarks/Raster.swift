@@ -1,6 +1,7 @@
 /// Drawing helpers shared by the generated benchmarks: deterministic math, value noise, a
 /// single-channel coverage layer with antialiased shapes, and a planar multi-channel raster with
-/// compositing, blur, directional blur, rotation and noise.
+/// compositing, blur, directional blur and noise. (Rotation is done on the geometry before
+/// drawing, which is exact and keeps masks exact, rather than by resampling pixels.)
 ///
 /// Everything here is plain IEEE arithmetic on the values a `SeededRandom` gives, with no call
 /// into the platform's libm, so every machine draws the same bytes for the same seed.
@@ -67,8 +68,6 @@ enum DetMath {
         }
     }
 
-    static func sin(_ x: Float) -> Float { sincos(x).sin }
-    static func cos(_ x: Float) -> Float { sincos(x).cos }
 }
 
 @inline(__always) func clamp01(_ x: Float) -> Float { x < 0 ? 0 : (x > 1 ? 1 : x) }
@@ -320,12 +319,6 @@ struct Layer {
         }
     }
 
-    /// Every value times k.
-    mutating func scale(_ k: Float) { for i in 0..<values.count { values[i] *= k } }
-
-    /// Values clamped into [0, 1].
-    mutating func clamp() { for i in 0..<values.count { values[i] = clamp01(values[i]) } }
-
     /// Multiplies this layer by another (an intersection of coverages).
     mutating func multiply(_ other: Layer) { for i in 0..<values.count { values[i] *= other.values[i] } }
 
@@ -561,24 +554,6 @@ struct Raster {
                     }
                     out.pixels[ch * plane + y * width + x] = total / Float(taps)
                 }
-            }
-        }
-        return out
-    }
-
-    /// The image rotated by `angle` (radians, clockwise on screen) about its centre, bilinear;
-    /// what comes from outside is `fill`.
-    func rotated(by angle: Float, fill: [Float]) -> Raster {
-        var out = Raster(channels: channels, width: width, height: height, color: fill)
-        let (s, c) = DetMath.sincos(angle)
-        let cx = Float(width) / 2, cy = Float(height) / 2
-        for y in 0..<height {
-            for x in 0..<width {
-                let dx = Float(x) + 0.5 - cx, dy = Float(y) + 0.5 - cy
-                // Inverse rotation: where this output pixel comes from.
-                let sx = dx * c + dy * s + cx, sy = -dx * s + dy * c + cy
-                guard sx >= 0, sy >= 0, sx <= Float(width), sy <= Float(height) else { continue }
-                for ch in 0..<channels { out.pixels[ch * plane + y * width + x] = sample(ch, sx, sy) }
             }
         }
         return out
