@@ -168,6 +168,12 @@ final class DAGTests: XCTestCase {
         XCTAssertThrowsError(try dag.run(model: model, images: x, labels: labels)) {
             XCTAssertEqual(($0 as? TensorError)?.message, "dag: a shift of 3 maps every class of 3 to itself")
         }
+        dag.adversarialLabels = .shifted(by: Int.max)
+        XCTAssertNoThrow(try dag.run(model: model, images: x, labels: labels), "a huge shift is reduced modulo K")
+        dag.ignoreIndex = Int.max
+        XCTAssertThrowsError(try dag.validate()) {
+            XCTAssertEqual(($0 as? TensorError)?.message, "dag: ignore_index must be an integer below 2^24 in size, got \(Int.max)")
+        }
         dag = DAG()
         dag.gamma = 0
         XCTAssertThrowsError(try dag.validate()) { XCTAssertEqual(($0 as? TensorError)?.message, "dag: gamma must be a finite number > 0, got 0.0") }

@@ -84,8 +84,10 @@ public struct APGD {
         var result: [Int] = []
         var (previous, current) = (0, 22)
         while true {
-            let w = (current * steps + 99) / 100
-            if w > steps { break }
+            // ⌈p·N⌉ in Double: exact for any realistic N, and no overflow for absurd ones.
+            let exact = (Double(current) * Double(steps) / 100).rounded(.up)
+            if exact > Double(steps) { break }
+            let w = exact >= Double(Int.max) ? steps : Int(exact)
             if w > (result.last ?? 0) { result.append(w) }
             (previous, current) = (current, current + Swift.max(current - previous - 3, 6))
         }

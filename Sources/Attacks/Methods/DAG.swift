@@ -78,6 +78,11 @@ public struct DAG {
         guard gamma > 0, gamma.isFinite else { throw TensorError("dag: gamma must be a finite number > 0, got \(gamma)") }
         if let eps { guard eps >= 0, eps.isFinite else { throw TensorError("dag: eps must be a finite number >= 0, got \(eps)") } }
         guard range.0 < range.1 else { throw TensorError("dag: range must have min < max, got [\(range.0), \(range.1)]") }
+        if let ignoreIndex {
+            guard Swift.abs(ignoreIndex) < 1 << 24 else {
+                throw TensorError("dag: ignore_index must be an integer below 2^24 in size, got \(ignoreIndex)")
+            }
+        }
     }
 
     /// Attacks a segmenter: labels (N, H, W).
@@ -208,8 +213,9 @@ public struct DAG {
                 return best
             }
         case .shifted(let by):
-            guard by % k != 0 else { throw TensorError("dag: a shift of \(by) maps every class of \(k) to itself") }
-            return labels.map { (($0 + by) % k + k) % k }
+            let shift = (by % k + k) % k
+            guard shift != 0 else { throw TensorError("dag: a shift of \(by) maps every class of \(k) to itself") }
+            return labels.map { $0 >= 0 && $0 < k ? ($0 + shift) % k : $0 }
         case .mapped(let map):
             guard map.count == k, map.allSatisfy({ $0 >= 0 && $0 < k }) else {
                 throw TensorError("dag: expected a class map of \(k) classes in 0..\(k - 1), got \(map)")
