@@ -1,22 +1,98 @@
 import CLua
+import CLuaShim
 import Foundation
+import Tensor
 
 /// Installs the `smia` module into a Lua state: the global `smia`, and `require("smia")`
 /// returning the same table. The host calls this once after `luaL_openlibs`.
+///
+/// `smia.tensor`, `smia.nn`, `smia.models`, `smia.autograd`, `smia.io`; and at the top:
+/// `smia.clock()` (wall-clock seconds), `smia.seed(n)` (parameter initialization, dropout and
+/// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
+/// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
+/// Lua) and `smia.gc_threshold([bytes])` (native bytes handed to Lua between forced full
+/// collections; returns the previous value).
 public func openSmia(_ L: OpaquePointer) {
-    lua_createtable(L, 0, 0)
-    lua_pushcclosure(L, { L in
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        lua_pushnumber(L!, Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9)
-        return 1
-    }, 0)
-    lua_setfield(L, -2, "clock")
+    LuaRegistry.installDispatcher()
+    TensorBindings.createMetatable(L)
+    NNBindings.createMetatable(L)
+
+    lua_createtable(L, 0, 16)
+    setFunctions(L, prefix: "smia.", topLevel)
+    TensorBindings.open(L)
+    lua_setfield(L, -2, "tensor")
+    NNBindings.open(L)
+    lua_setfield(L, -2, "nn")
+    ModelsBindings.open(L)
+    lua_setfield(L, -2, "models")
+    AutogradBindings.open(L)
+    lua_setfield(L, -2, "autograd")
+    IOBindings.open(L)
+    lua_setfield(L, -2, "io")
+
     // package.loaded.smia = smia, so require finds it.
     lua_getglobal(L, "package")
     lua_getfield(L, -1, "loaded")
     lua_pushvalue(L, -3)
     lua_setfield(L, -2, "smia")
-    lua_settop(L, -3)
+    smia_pop(L, 2)
+    lua_pushvalue(L, -1)
     lua_setglobal(L, "smia")
+
+    runPrelude(L)
+    smia_pop(L, 1)
+}
+
+private let topLevel: [(String, LuaBody)] = [
+    ("clock", { a in
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return a.push(Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9)
+    }),
+    ("seed", { a in
+        let s = UInt64(bitPattern: Int64(try a.integer(1)))
+        ParameterInit.seed(s)
+        BridgeRandom.seed(s)
+        return 0
+    }),
+    ("no_grad", { a in
+        try a.checkFunction(1)
+        try withoutGrad { try callProtected(a.L, nargs: a.count - 1, nresults: LUA_MULTRET) }
+        return lua_gettop(a.L)
+    }),
+    ("memory", { a in
+        a.push(Double(NativeMemory.residentBytes() ?? 0))
+        a.push(Double(smia_gc_count_kb(a.L)) * 1024)
+        return 2
+    }),
+    ("gc_threshold", { a in
+        let previous = NativeMemory.threshold
+        if let bytes = try a.optionalInteger(1) {
+            guard bytes > 0 else { throw a.error(1, "threshold must be positive, got \(bytes)") }
+            NativeMemory.threshold = bytes
+        }
+        return a.push(integer: previous)
+    }),
+]
+
+/// Runs the Lua prelude with the `smia` table (on top of the stack) and the tensor and module
+/// metatables as arguments. The prelude is part of the program: a failure is a bug, reported on
+/// stderr.
+private func runPrelude(_ L: OpaquePointer) {
+    let status = prelude.withCString { code in
+        smia_load_string(L, code, prelude.utf8.count, "=smia.prelude")
+    }
+    guard status == LUA_OK else {
+        FileHandle.standardError.write(Data("smia: prelude: \(errorMessage(L, at: -1))\n".utf8))
+        smia_pop(L, 1)
+        return
+    }
+    lua_pushvalue(L, -2)
+    smia_getmetatable_named(L, TensorBox.metatable)
+    smia_getmetatable_named(L, ModuleBox.metatable)
+    do {
+        try callProtected(L, nargs: 3, nresults: 0)
+    } catch {
+        FileHandle.standardError.write(Data("smia: prelude: \(error)\n".utf8))
+    }
 }

@@ -35,7 +35,32 @@ public func withoutGrad<R>(_ body: () throws -> R) rethrows -> R {
     return try body()
 }
 
+/// Runs `body` recording, even inside `withoutGrad` (a gradient asked for within a no-grad
+/// region, e.g. the Lua bridge's `grad` called from `smia.no_grad`).
+public func withGradEnabled<R>(_ body: () throws -> R) rethrows -> R {
+    let previous = GradMode.isEnabled
+    GradMode.isEnabled = true
+    defer { GradMode.isEnabled = previous }
+    return try body()
+}
+
 extension Tensor {
+    /// Bytes of values held alive by this tensor's recorded history: the intermediate results it
+    /// was computed from (leaves such as parameters and inputs not included). For callers that
+    /// account for memory the graph keeps, like the Lua bridge, whose collector sees none of it.
+    public var historyBytes: Int {
+        var seen = Set<ObjectIdentifier>()
+        var stack = [self]
+        var total = 0
+        while let t = stack.popLast() {
+            for input in t.origin?.inputs ?? [] where input.origin != nil && seen.insert(ObjectIdentifier(input)).inserted {
+                total += input.count * MemoryLayout<Float>.size
+                stack.append(input)
+            }
+        }
+        return total
+    }
+
     /// Attaches a gradient rule to `self` when recording is on and any input needs a gradient.
     /// Returns `self` so ops can end with `return record(...)`.
     @discardableResult

@@ -78,6 +78,12 @@ public final class Tensor {
         }
         storage = other.storage
     }
+
+    /// In-place access to the values (indexed assignment, in-place updates from scripts); the
+    /// buffer keeps the shape's count and nothing is recorded for differentiation.
+    public func withMutableValues<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        try storage.withUnsafeMutableBufferPointer { try body($0) }
+    }
 }
 
 func stridesOf(_ shape: [Int]) -> [Int] {

@@ -1,0 +1,101 @@
+-- Shared checks for the Lua tests: local H = dofile(dir .. "/helpers.lua").
+local T = smia.tensor
+local H = {}
+
+--- Directory of the calling test file.
+function H.dir()
+  return debug.getinfo(2, "S").source:match("^@(.*)[/\\]") or "."
+end
+
+local function fmt(v)
+  if smia.is_tensor(v) then return tostring(v) end
+  if type(v) == "table" then
+    local parts = {}
+    for i, x in ipairs(v) do parts[i] = fmt(x) end
+    return "{" .. table.concat(parts, ", ") .. "}"
+  end
+  return tostring(v)
+end
+H.fmt = fmt
+
+function H.eq(a, b, what)
+  if a ~= b then error(("%s: expected %s, got %s"):format(what or "value", fmt(b), fmt(a)), 2) end
+end
+
+--- Lists equal element by element.
+function H.same(a, b, what)
+  local ok = #a == #b
+  for i = 1, #a do ok = ok and a[i] == b[i] end
+  if not ok then error(("%s: expected %s, got %s"):format(what or "list", fmt(b), fmt(a)), 2) end
+end
+
+function H.near(a, b, tol, what)
+  tol = tol or 1e-5
+  if math.abs(a - b) > tol * math.max(1, math.abs(b)) then
+    error(("%s: expected %.7g, got %.7g"):format(what or "number", b, a), 2)
+  end
+end
+
+--- Tensors of the same shape with values within tol (absolute, or relative for large values).
+function H.close(a, b, tol, what)
+  tol = tol or 1e-5
+  if not smia.is_tensor(b) then b = T.from(b) end
+  H.same(a:shape(), b:shape(), (what or "tensor") .. " shape")
+  local worst = ((a - b):abs() / (b:abs() + 1):detach()):max():item()
+  if worst > tol then
+    error(("%s: values differ by %.3g (tolerance %.3g)\ngot\n%s\nexpected\n%s"):format(what or "tensor", worst, tol,
+      tostring(a), tostring(b)), 2)
+  end
+end
+
+--- fn(...) fails with a message containing every given fragment (plain text).
+function H.raises(fn, ...)
+  local ok, err = pcall(fn)
+  if ok then error("expected an error, the call succeeded", 2) end
+  err = tostring(err)
+  for _, fragment in ipairs{...} do
+    if not err:find(fragment, 1, true) then
+      error(("error message %q does not contain %q"):format(err, fragment), 2)
+    end
+  end
+  return err
+end
+
+--- Central finite differences of the scalar function f at x (a tensor), in float64 steps.
+function H.numeric_grad(f, x, eps)
+  eps = eps or 1e-2
+  local g = T.zeros(x:shape())
+  local flat = x:reshape{-1}
+  local gflat = {}
+  for i = 1, x:numel() do
+    local saved = flat[i]
+    flat[i] = saved + eps
+    local up = f(flat:reshape(x:shape())):item()
+    flat[i] = saved - eps
+    local down = f(flat:reshape(x:shape())):item()
+    flat[i] = saved
+    gflat[i] = (up - down) / (2 * eps)
+  end
+  return T.from(gflat):reshape(x:shape())
+end
+
+--- Relative L2 distance |a - b| / |b|.
+function H.rel_l2(a, b)
+  local d = ((a - b) * (a - b)):sum():item()
+  local n = (b * b):sum():item()
+  return math.sqrt(d) / math.max(math.sqrt(n), 1e-12)
+end
+
+--- A fresh temporary directory (removed by the caller with H.rmdir).
+function H.tmpdir()
+  local p = io.popen("mktemp -d")
+  local d = p:read("l")
+  p:close()
+  return d
+end
+
+function H.rmdir(d)
+  if d and d:match("^/tmp/") then os.execute('rm -rf "' .. d .. '"') end
+end
+
+return H
