@@ -54,9 +54,7 @@ public struct IterativeAttack {
         }
         guard !images.hasNonFinite else { throw TensorError("\(name): the images contain NaN or infinite values") }
         let radii = try perSampleEps ?? Tensor.full([n], eps)
-        guard radii.shape == [n] else {
-            throw TensorError("\(name): expected per-sample eps of size \(n), got \(describeShape(radii.shape))")
-        }
+        try checkRadii(radii, count: n, op: name)
         if let mask { _ = try broadcastCheck(mask, images) }
         let counters = AttackCounters()
         let clean = images.detached()
@@ -96,8 +94,9 @@ public struct IterativeAttack {
         let n = clean.shape[0]
         var adversarial = clean
         if randomStart {
-            adversarial = try projection.apply(clean: clean, adversarial: clean + randomPerturbation(clean.shape, radii: radii, seed: seed),
-                                               eps: radii, range: range)
+            var noise = try projection.randomPerturbation(clean.shape, radii: radii, seed: seed)
+            if let mask { noise = try noise * mask }
+            adversarial = try projection.apply(clean: clean, adversarial: clean + noise, eps: radii, range: range)
         }
         var state = StepState(stepRule)
         var updates: [Tensor] = []
@@ -126,13 +125,16 @@ public struct IterativeAttack {
             guard value.isFinite else { throw TensorError("\(name): the loss is \(value) at iteration \(iteration)") }
             let gradient = try grad(of: objective, wrt: [current])[0]
             counters.gradients += n
-            var step = try state.direction(gradient) * stepSize(iteration)
+            let size = stepSize(iteration)
+            guard size.isFinite else { throw TensorError("\(name): the step size must be a finite number, got \(size) at iteration \(iteration)") }
+            var step = try state.direction(gradient) * size
             if let mask { step = try step * mask }
-            if earlyStop && frozen.contains(true) {
-                step = try step * Tensor(shape: [n] + [Int](repeating: 1, count: clean.rank - 1), storage: frozen.map { $0 ? 0 : 1 })
-            }
-            let next = try withoutGrad {
+            var next = try withoutGrad {
                 try projection.apply(clean: clean, adversarial: adversarial + step, eps: radii, range: range)
+            }
+            // Frozen samples keep their images bit for bit (projecting adds rounding).
+            if earlyStop && frozen.contains(true) {
+                next = try Tensor.selectSamples(frozen.map { !$0 }, next, adversarial)
             }
             if recordUpdates { updates.append(try next - adversarial) }
             previous = adversarial
@@ -141,22 +143,6 @@ public struct IterativeAttack {
             if let onStep, try !onStep(iteration, adversarial, value) { break }
         }
         return (adversarial, updates, losses)
-    }
-
-    /// A random point of the projection set: uniform in the L∞ ball, or a uniform direction
-    /// scaled to a uniform radius fraction in the L2 ball.
-    private func randomPerturbation(_ shape: [Int], radii: Tensor, seed: UInt64) throws -> Tensor {
-        let n = shape[0]
-        let radius = try radii.reshaped([n] + [Int](repeating: 1, count: shape.count - 1))
-        switch projection {
-        case .linf, .none:
-            return try (Tensor.rand(shape, seed: seed) * 2 - 1) * radius
-        case .l2:
-            let direction = try Tensor.randn(shape, seed: seed)
-            let unit = try direction / perSampleNorm(direction, p: 2, floor: 1e-12)
-            let fraction = try Tensor.rand([n] + [Int](repeating: 1, count: shape.count - 1), seed: seed &+ 1)
-            return try unit * fraction * radius
-        }
     }
 
     private func broadcastCheck(_ mask: Tensor, _ images: Tensor) throws -> Tensor {
