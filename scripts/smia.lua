@@ -17,7 +17,7 @@ local T, nn = smia.tensor, smia.nn
 
 -- Options -----------------------------------------------------------------------------------
 
-local options = { n = 256, epochs = 4, eps = 8 / 255, step = 2 / 255, steps = 10, alpha = 1, seed = 1 }
+local options = { n = 1024, epochs = 6, eps = 8 / 255, step = 2 / 255, steps = 10, alpha = 1, seed = 1 }
 
 local function usage(message)
   io.stderr:write(("smia.lua: %s\nusage: smia-lua scripts/smia.lua [--n N] [--epochs E] [--eps X] [--step X] [--steps K] [--alpha A] [--seed S]\n"):format(message))
