@@ -26,6 +26,7 @@ final class TaskMetricsTests: XCTestCase {
         XCTAssertEqual(try ClassificationMetrics.confusion(p, y), [[1, 1, 0], [1, 1, 1], [0, 0, 1]])
         XCTAssertEqual(try ClassificationMetrics.confusion(p, y, classes: 4)[3], [0, 0, 0, 0])
         XCTAssertThrowsError(try ClassificationMetrics.confusion(p, y, classes: 2))
+        XCTAssertThrowsError(try ClassificationMetrics.confusion(try Tensor(shape: [1], storage: [1e6]), try Tensor.zeros([1])))
     }
 
     func testFalsePositiveRateCountsHealthyImagesGraded() throws {
@@ -86,6 +87,7 @@ final class TaskMetricsTests: XCTestCase {
         XCTAssertEqual(iou.perClass[0] ?? -1, 0.75, accuracy: 1e-6)
         XCTAssertEqual(try SegmentationMetrics.pixelAccuracy(scores, y), 7 / 8, accuracy: 1e-6)
         XCTAssertThrowsError(try SegmentationMetrics.iou(try Tensor.zeros([2, 2, 1]), y))
+        XCTAssertThrowsError(try SegmentationMetrics.dice(try Tensor(shape: [1, 1, 1], storage: [1e6]), try Tensor.zeros([1, 1, 1])))
     }
 
     func testBoxIoU() {

@@ -16,7 +16,10 @@ public enum ClassificationMetrics {
     public static func confusion(_ predicted: Tensor, _ target: Tensor, classes: Int? = nil) throws -> [[Int]] {
         let (pred, truth) = try ClassLabels.pair(predicted, target, rank: 1, op: "confusion")
         let k = classes ?? (max(pred.max() ?? 0, truth.max() ?? 0) + 1)
-        guard k >= 1 else { throw TensorError("confusion: classes must be >= 1, got \(k)") }
+        // k² counts: a label in the millions is a mistake, not a class.
+        guard (1 ... 4096).contains(k) else {
+            throw TensorError("confusion: expected 1...4096 classes, got \(k)\(classes == nil ? " (one more than the largest label)" : "")")
+        }
         var counts = [[Int]](repeating: [Int](repeating: 0, count: k), count: k)
         for (i, (p, t)) in zip(pred, truth).enumerated() {
             guard p < k, t < k else {

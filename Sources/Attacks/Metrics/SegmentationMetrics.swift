@@ -38,6 +38,9 @@ public enum SegmentationMetrics {
     public static func overlaps(_ predicted: Tensor, _ target: Tensor, op: String = "overlaps") throws -> [Overlap] {
         let (pred, truth) = try ClassLabels.pair(predicted, target, rank: 3, op: op)
         let k = max(pred.max() ?? 0, truth.max() ?? 0) + 1
+        guard k <= 65536 else {
+            throw TensorError("\(op): label \(k - 1) is too large for a class (at most 65535, as in a 16-bit mask)")
+        }
         var out = [Overlap](repeating: Overlap(), count: k)
         for (p, t) in zip(pred, truth) {
             out[p].predicted += 1
