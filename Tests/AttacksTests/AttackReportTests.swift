@@ -48,7 +48,7 @@ final class AttackReportTests: XCTestCase {
         XCTAssertEqual(report.accuracy, 0.5)
         XCTAssertEqual(report.linf[0], 0.2, accuracy: 1e-6)
         XCTAssertEqual(report.linf[1], 0.05, accuracy: 1e-6)
-        XCTAssertEqual(report.l2[0], 0.2 * 2.squareRoot(), accuracy: 1e-6)
+        XCTAssertEqual(report.l2[0], 0.2 * Float(2).squareRoot(), accuracy: 1e-6)
         XCTAssertEqual(report.l0, 2)
         XCTAssertEqual(report.variance, (0.04 + 0.0025) / 2, accuracy: 1e-6)
         let consistency = try XCTUnwrap(report.consistency)
