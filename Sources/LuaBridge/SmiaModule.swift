@@ -7,7 +7,7 @@ import Tensor
 /// returning the same table. The host calls this once after `luaL_openlibs`.
 ///
 /// `smia.tensor`, `smia.nn`, `smia.models`, `smia.autograd`, `smia.io`, `smia.report`, `smia.image`,
-/// `smia.data`, `smia.metrics`; and at the top:
+/// `smia.data`, `smia.metrics`, `smia.attack`; and at the top:
 /// `smia.clock()` (wall-clock seconds), `smia.seed(n)` (parameter initialization, dropout and
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
 /// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
@@ -17,6 +17,7 @@ public func openSmia(_ L: OpaquePointer) {
     LuaRegistry.installDispatcher()
     TensorBindings.createMetatable(L)
     NNBindings.createMetatable(L)
+    AttackBindings.createMetatable(L)
 
     lua_createtable(L, 0, 16)
     setFunctions(L, prefix: "smia.", topLevel)
@@ -38,6 +39,8 @@ public func openSmia(_ L: OpaquePointer) {
     lua_setfield(L, -2, "data")
     MetricsBindings.open(L)
     lua_setfield(L, -2, "metrics")
+    AttackBindings.open(L)
+    lua_setfield(L, -2, "attack")
 
     // package.loaded.smia = smia, so require finds it.
     lua_getglobal(L, "package")
