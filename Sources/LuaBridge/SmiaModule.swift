@@ -52,7 +52,35 @@ public func openSmia(_ L: OpaquePointer) {
     lua_setglobal(L, "smia")
 
     runPrelude(L)
+    for (name, code) in luaLibraries { runLibrary(L, name: name, code: code) }
     smia_pop(L, 1)
+}
+
+/// The parts of `smia` written in Lua files (Sources/LuaBridge/Lua), each run with the `smia`
+/// table as its argument: `smia.eval`.
+private let luaLibraries: [(String, [UInt8])] = [
+    ("eval", PackageResources.eval_lua),
+]
+
+/// Runs one Lua library chunk with the `smia` table (on top of the stack). Like the prelude, it
+/// is part of the program: a failure is a bug, reported on stderr.
+private func runLibrary(_ L: OpaquePointer, name: String, code: [UInt8]) {
+    let status = code.withUnsafeBufferPointer { buffer in
+        buffer.baseAddress.map { base in
+            base.withMemoryRebound(to: CChar.self, capacity: buffer.count) { smia_load_string(L, $0, buffer.count, "=smia.\(name)") }
+        } ?? LUA_ERRSYNTAX
+    }
+    guard status == LUA_OK else {
+        FileHandle.standardError.write(Data("smia: \(name).lua: \(errorMessage(L, at: -1))\n".utf8))
+        smia_pop(L, 1)
+        return
+    }
+    lua_pushvalue(L, -2)
+    do {
+        try callProtected(L, nargs: 1, nresults: 0)
+    } catch {
+        FileHandle.standardError.write(Data("smia: \(name).lua: \(error)\n".utf8))
+    }
 }
 
 private let topLevel: [(String, LuaBody)] = [
@@ -71,6 +99,11 @@ private let topLevel: [(String, LuaBody)] = [
         try a.checkFunction(1)
         try withoutGrad { try callProtected(a.L, nargs: a.count - 1, nresults: LUA_MULTRET) }
         return lua_gettop(a.L)
+    }),
+    ("is_terminal", { a in
+        let fd = try a.integer(1)
+        guard (0...2).contains(fd) else { throw a.error(1, "expected 0 (stdin), 1 (stdout) or 2 (stderr), got \(fd)") }
+        return a.push(isatty(Int32(fd)) == 1)
     }),
     ("memory", { a in
         a.push(Double(NativeMemory.residentBytes() ?? 0))
