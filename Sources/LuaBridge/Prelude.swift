@@ -27,12 +27,6 @@ function T.eye(n)
   return t
 end
 
---- Mean squared error, mean over every value.
-function nn.mse_loss(a, b)
-  local d = a - b
-  return (d * d):mean()
-end
-
 smia.is_tensor = T.is_tensor
 function smia.is_module(x) return getmetatable(x) == module_mt end
 """#

@@ -6,7 +6,8 @@ import Tensor
 /// Installs the `smia` module into a Lua state: the global `smia`, and `require("smia")`
 /// returning the same table. The host calls this once after `luaL_openlibs`.
 ///
-/// `smia.tensor`, `smia.nn`, `smia.models`, `smia.autograd`, `smia.io`; and at the top:
+/// `smia.tensor`, `smia.nn`, `smia.models`, `smia.autograd`, `smia.io`, `smia.optim`, and
+/// `smia.train` (Lua, see `TrainingPrelude.swift`); and at the top:
 /// `smia.clock()` (wall-clock seconds), `smia.seed(n)` (parameter initialization, dropout and
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
 /// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
@@ -16,6 +17,7 @@ public func openSmia(_ L: OpaquePointer) {
     LuaRegistry.installDispatcher()
     TensorBindings.createMetatable(L)
     NNBindings.createMetatable(L)
+    OptimBindings.createMetatables(L)
 
     lua_createtable(L, 0, 16)
     setFunctions(L, prefix: "smia.", topLevel)
@@ -29,6 +31,8 @@ public func openSmia(_ L: OpaquePointer) {
     lua_setfield(L, -2, "autograd")
     IOBindings.open(L)
     lua_setfield(L, -2, "io")
+    OptimBindings.open(L)
+    lua_setfield(L, -2, "optim")
 
     // package.loaded.smia = smia, so require finds it.
     lua_getglobal(L, "package")
@@ -75,24 +79,26 @@ private let topLevel: [(String, LuaBody)] = [
     }),
 ]
 
-/// Runs the Lua prelude with the `smia` table (on top of the stack) and the tensor and module
-/// metatables as arguments. The prelude is part of the program: a failure is a bug, reported on
-/// stderr.
+/// Runs the Lua preludes (`Prelude.swift`, then `TrainingPrelude.swift`) with the `smia` table
+/// (on top of the stack) and the tensor and module metatables as arguments. The preludes are part
+/// of the program: a failure is a bug, reported on stderr.
 private func runPrelude(_ L: OpaquePointer) {
-    let status = prelude.withCString { code in
-        smia_load_string(L, code, prelude.utf8.count, "=smia.prelude")
-    }
-    guard status == LUA_OK else {
-        FileHandle.standardError.write(Data("smia: prelude: \(errorMessage(L, at: -1))\n".utf8))
-        smia_pop(L, 1)
-        return
-    }
-    lua_pushvalue(L, -2)
-    smia_getmetatable_named(L, TensorBox.metatable)
-    smia_getmetatable_named(L, ModuleBox.metatable)
-    do {
-        try callProtected(L, nargs: 3, nresults: 0)
-    } catch {
-        FileHandle.standardError.write(Data("smia: prelude: \(error)\n".utf8))
+    for (name, code) in [("=smia.prelude", prelude), ("=smia.train", trainingPrelude)] {
+        let status = code.withCString { chars in
+            smia_load_string(L, chars, code.utf8.count, name)
+        }
+        guard status == LUA_OK else {
+            FileHandle.standardError.write(Data("smia: prelude: \(errorMessage(L, at: -1))\n".utf8))
+            smia_pop(L, 1)
+            continue
+        }
+        lua_pushvalue(L, -2)
+        smia_getmetatable_named(L, TensorBox.metatable)
+        smia_getmetatable_named(L, ModuleBox.metatable)
+        do {
+            try callProtected(L, nargs: 3, nresults: 0)
+        } catch {
+            FileHandle.standardError.write(Data("smia: prelude: \(error)\n".utf8))
+        }
     }
 }
