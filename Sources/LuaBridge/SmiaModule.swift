@@ -7,7 +7,8 @@ import Tensor
 /// returning the same table. The host calls this once after `luaL_openlibs`.
 ///
 /// `smia.tensor`, `smia.nn`, `smia.models`, `smia.autograd`, `smia.io`, `smia.report`, `smia.image`,
-/// `smia.data`, `smia.metrics`, `smia.attack`; and at the top:
+/// `smia.data`, `smia.metrics`, `smia.attack`, `smia.optim`, and in Lua (Sources/LuaBridge/Lua)
+/// `smia.train` and `smia.eval`; and at the top:
 /// `smia.clock()` (wall-clock seconds), `smia.seed(n)` (parameter initialization, dropout and
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
 /// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
@@ -18,6 +19,7 @@ public func openSmia(_ L: OpaquePointer) {
     TensorBindings.createMetatable(L)
     NNBindings.createMetatable(L)
     AttackBindings.createMetatable(L)
+    OptimBindings.createMetatables(L)
 
     lua_createtable(L, 0, 16)
     setFunctions(L, prefix: "smia.", topLevel)
@@ -41,6 +43,8 @@ public func openSmia(_ L: OpaquePointer) {
     lua_setfield(L, -2, "metrics")
     AttackBindings.open(L)
     lua_setfield(L, -2, "attack")
+    OptimBindings.open(L)
+    lua_setfield(L, -2, "optim")
 
     // package.loaded.smia = smia, so require finds it.
     lua_getglobal(L, "package")
@@ -51,19 +55,20 @@ public func openSmia(_ L: OpaquePointer) {
     lua_pushvalue(L, -1)
     lua_setglobal(L, "smia")
 
-    runPrelude(L)
     for (name, code) in luaLibraries { runLibrary(L, name: name, code: code) }
     smia_pop(L, 1)
 }
 
-/// The parts of `smia` written in Lua files (Sources/LuaBridge/Lua), each run with the `smia`
-/// table as its argument: `smia.eval`.
+/// The parts of `smia` written in Lua (Sources/LuaBridge/Lua, compiled into the binary), run in
+/// this order with the `smia` table and the tensor and module metatables as arguments.
 private let luaLibraries: [(String, [UInt8])] = [
+    ("prelude", PackageResources.prelude_lua),
+    ("train", PackageResources.train_lua),
     ("eval", PackageResources.eval_lua),
 ]
 
-/// Runs one Lua library chunk with the `smia` table (on top of the stack). Like the prelude, it
-/// is part of the program: a failure is a bug, reported on stderr.
+/// Runs one Lua library chunk with the `smia` table (on top of the stack). The chunks are part
+/// of the program: a failure is a bug, reported on stderr.
 private func runLibrary(_ L: OpaquePointer, name: String, code: [UInt8]) {
     let status = code.withUnsafeBufferPointer { buffer in
         buffer.baseAddress.map { base in
@@ -76,8 +81,10 @@ private func runLibrary(_ L: OpaquePointer, name: String, code: [UInt8]) {
         return
     }
     lua_pushvalue(L, -2)
+    smia_getmetatable_named(L, TensorBox.metatable)
+    smia_getmetatable_named(L, ModuleBox.metatable)
     do {
-        try callProtected(L, nargs: 1, nresults: 0)
+        try callProtected(L, nargs: 3, nresults: 0)
     } catch {
         FileHandle.standardError.write(Data("smia: \(name).lua: \(error)\n".utf8))
     }
@@ -120,24 +127,3 @@ private let topLevel: [(String, LuaBody)] = [
     }),
 ]
 
-/// Runs the Lua prelude with the `smia` table (on top of the stack) and the tensor and module
-/// metatables as arguments. The prelude is part of the program: a failure is a bug, reported on
-/// stderr.
-private func runPrelude(_ L: OpaquePointer) {
-    let status = prelude.withCString { code in
-        smia_load_string(L, code, prelude.utf8.count, "=smia.prelude")
-    }
-    guard status == LUA_OK else {
-        FileHandle.standardError.write(Data("smia: prelude: \(errorMessage(L, at: -1))\n".utf8))
-        smia_pop(L, 1)
-        return
-    }
-    lua_pushvalue(L, -2)
-    smia_getmetatable_named(L, TensorBox.metatable)
-    smia_getmetatable_named(L, ModuleBox.metatable)
-    do {
-        try callProtected(L, nargs: 3, nresults: 0)
-    } catch {
-        FileHandle.standardError.write(Data("smia: prelude: \(error)\n".utf8))
-    }
-}
