@@ -1,0 +1,199 @@
+/// Transposed 2-D convolution, as PyTorch's `conv_transpose2d`: the adjoint of `conv2d` with
+/// respect to its input. It runs on the convolution's kernels with the roles swapped: the
+/// forward pass is conv2d's input-gradient pass (Wᵀ·x, then fold), the input gradient is a
+/// plain conv2d, and the weight gradient is conv2d's weight-gradient pass with input and
+/// output exchanged.
+
+public struct ConvTranspose2dOptions: Equatable {
+    public var stride: (Int, Int)
+    public var padding: (Int, Int)
+    /// Extra rows and columns on the bottom and right of the output, to pick among the output
+    /// sizes that a strided convolution maps to the same input size.
+    public var outputPadding: (Int, Int)
+    public var dilation: (Int, Int)
+    public var groups: Int
+    public init(stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0),
+                dilation: (Int, Int) = (1, 1), groups: Int = 1) {
+        self.stride = stride
+        self.padding = padding
+        self.outputPadding = outputPadding
+        self.dilation = dilation
+        self.groups = groups
+    }
+    public static func == (a: ConvTranspose2dOptions, b: ConvTranspose2dOptions) -> Bool {
+        a.stride == b.stride && a.padding == b.padding && a.outputPadding == b.outputPadding
+            && a.dilation == b.dilation && a.groups == b.groups
+    }
+
+    /// The convolution this one is the transpose of.
+    var forwardConvolution: Conv2dOptions {
+        Conv2dOptions(stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+}
+
+extension ConvGeometry {
+    /// The geometry of the convolution whose input has the transposed convolution's output size
+    /// and whose output is the transposed convolution's input: weight (in, out/groups, kH, kW)
+    /// is then that convolution's (out, in/groups, kH, kW).
+    init(transposedInput input: [Int], weight: [Int], options opts: ConvTranspose2dOptions, op: String) throws {
+        guard input.count == 4 else {
+            throw TensorError("\(op): expected input of size (N, C, H, W), got \(describeShape(input))")
+        }
+        guard weight.count == 4 else {
+            throw TensorError("\(op): expected weight of size (in, out/groups, kH, kW), got \(describeShape(weight))")
+        }
+        guard opts.stride.0 > 0, opts.stride.1 > 0, opts.dilation.0 > 0, opts.dilation.1 > 0, opts.padding.0 >= 0, opts.padding.1 >= 0,
+              opts.outputPadding.0 >= 0, opts.outputPadding.1 >= 0 else {
+            throw TensorError("\(op): stride and dilation must be positive, padding and output_padding >= 0")
+        }
+        guard opts.outputPadding.0 < Swift.max(opts.stride.0, opts.dilation.0), opts.outputPadding.1 < Swift.max(opts.stride.1, opts.dilation.1) else {
+            throw TensorError("\(op): output_padding (\(opts.outputPadding.0), \(opts.outputPadding.1)) must be smaller than stride or dilation")
+        }
+        guard opts.groups > 0, input[1] % opts.groups == 0 else {
+            throw TensorError("\(op): groups (\(opts.groups)) must divide input channels (\(input[1]))")
+        }
+        guard weight[0] == input[1] else {
+            throw TensorError("\(op): weight of size \(describeShape(weight)) expects \(weight[0]) input channels, got \(input[1])")
+        }
+        guard weight[1] > 0, weight[2] > 0, weight[3] > 0 else {
+            throw TensorError("\(op): weight of size \(describeShape(weight)) has an empty dimension")
+        }
+        n = input[0]
+        o = input[1]
+        c = weight[1] * opts.groups
+        (kh, kw) = (weight[2], weight[3])
+        (sh, sw) = opts.stride
+        (ph, pw) = opts.padding
+        (dh, dw) = opts.dilation
+        groups = opts.groups
+        (oh, ow) = (input[2], input[3])
+        h = (oh - 1) * sh - 2 * ph + dh * (kh - 1) + opts.outputPadding.0 + 1
+        w = (ow - 1) * sw - 2 * pw + dw * (kw - 1) + opts.outputPadding.1 + 1
+        guard oh > 0, ow > 0, h > 0, w > 0 else {
+            throw TensorError("\(op): input of size \(describeShape(input)) gives an empty output (\(h)x\(w))")
+        }
+    }
+}
+
+extension Tensor {
+    /// `x` (N, in, H, W), `weight` (in, out/groups, kH, kW), `bias` (out). The output is
+    /// (N, out, (H-1)·stride - 2·padding + dilation·(kH-1) + output_padding + 1, ...).
+    public static func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor?,
+                                       options: ConvTranspose2dOptions = ConvTranspose2dOptions()) throws -> Tensor {
+        let g = try ConvGeometry(transposedInput: x.shape, weight: weight.shape, options: options, op: "conv_transpose2d")
+        if let bias, bias.shape != [g.c] {
+            throw TensorError("conv_transpose2d: expected bias of size \(g.c), got \(describeShape(bias.shape))")
+        }
+        var out = [Float](repeating: 0, count: try checkedCount([g.n, g.c, g.h, g.w]))
+        let nbMax = g.chunk
+        var col = [Float](repeating: 0, count: g.c * g.kh * g.kw * nbMax * g.p)
+        var staging = [Float](repeating: 0, count: nbMax > 1 ? g.o * nbMax * g.p : 0)
+        x.storage.withUnsafeBufferPointer { px in
+            weight.storage.withUnsafeBufferPointer { pw in
+                col.withUnsafeMutableBufferPointer { pcol in
+                    staging.withUnsafeMutableBufferPointer { pst in
+                        out.withUnsafeMutableBufferPointer { pout in
+                            // Only read through: `convertLayout` copies from it into the staging.
+                            let xp = UnsafeMutablePointer(mutating: px.baseAddress!)
+                            let wp = pw.baseAddress!, colp = pcol.baseAddress!, outp = pout.baseAddress!
+                            for s0 in stride(from: 0, to: g.n, by: nbMax) {
+                                let nb = Swift.min(nbMax, g.n - s0), ld = nb * g.p
+                                // The input as (in, nb * P): for one sample, as it is.
+                                let gy: UnsafeMutablePointer<Float>
+                                if nb == 1 {
+                                    gy = xp + s0 * g.o * g.p
+                                } else {
+                                    gy = pst.baseAddress!
+                                    parallelFor(nb) { j in
+                                        g.convertLayout(nchw: xp, chunk: gy, channels: g.o, s0: s0, nb: nb, samples: j..<(j + 1), toChunk: true)
+                                    }
+                                }
+                                // col = Wᵀ x by column blocks, then fold into the output by channel.
+                                let blocks = splitRange(ld, parts: coreCount)
+                                parallelFor(blocks.count) { i in
+                                    let r = blocks[i]
+                                    for gi in 0..<g.groups {
+                                        sgemm(transA: true, m: g.k, n: r.count, k: g.og,
+                                              a: wp + gi * g.og * g.k, lda: g.k,
+                                              b: gy + gi * g.og * ld + r.lowerBound, ldb: ld,
+                                              c: colp + gi * g.k * ld + r.lowerBound, ldc: ld)
+                                    }
+                                }
+                                g.foldChunk(colp, s0, nb, into: outp)
+                            }
+                            if let bias {
+                                let plane = g.h * g.w
+                                parallelFor(g.n) { s in
+                                    for ci in 0..<g.c {
+                                        let b = bias.storage[ci], row = outp + (s * g.c + ci) * plane
+                                        for i in 0..<plane { row[i] += b }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        return Tensor(uncheckedShape: [g.n, g.c, g.h, g.w], storage: out).recording("conv_transpose2d", inputs) { grad, need in
+            var grads: [Tensor?] = [nil, nil]
+            if need[0] {
+                // The adjoint of the adjoint: a convolution. With output_padding at least the
+                // stride it yields extra trailing rows or columns no input position feeds.
+                var dx = try Tensor.conv2d(grad, weight: weight.detached(), bias: nil, options: options.forwardConvolution)
+                if dx.shape[2] != g.oh { dx = try dx.slice(dim: 2, start: 0, end: g.oh) }
+                if dx.shape[3] != g.ow { dx = try dx.slice(dim: 3, start: 0, end: g.ow) }
+                grads[0] = dx
+            }
+            if need[1] { grads[1] = convTransposeWeightGradient(g, x: x, gradOutput: grad, weightShape: weight.shape) }
+            if bias != nil { grads.append(need[2] ? try grad.sum(dim: 3).sum(dim: 2).sum(dim: 0) : nil) }
+            return grads
+        }
+    }
+}
+
+/// dW = x · unfold(gradOutput)ᵀ per group: conv2d's weight gradient with the output gradient
+/// as the convolution's input and `x` as its output gradient.
+private func convTransposeWeightGradient(_ g: ConvGeometry, x: Tensor, gradOutput: Tensor, weightShape: [Int]) -> Tensor {
+    var dw = [Float](repeating: 0, count: weightShape.reduce(1, *))
+    let nbMax = g.chunk
+    var col = [Float](repeating: 0, count: g.c * g.kh * g.kw * nbMax * g.p)
+    var staging = [Float](repeating: 0, count: nbMax > 1 ? g.o * nbMax * g.p : 0)
+    x.storage.withUnsafeBufferPointer { px in
+        gradOutput.storage.withUnsafeBufferPointer { pg in
+            col.withUnsafeMutableBufferPointer { pcol in
+                staging.withUnsafeMutableBufferPointer { pst in
+                    dw.withUnsafeMutableBufferPointer { pdw in
+                        let xp = UnsafeMutablePointer(mutating: px.baseAddress!)
+                        let gp = pg.baseAddress!, colp = pcol.baseAddress!, dwp = pdw.baseAddress!
+                        for s0 in stride(from: 0, to: g.n, by: nbMax) {
+                            let nb = Swift.min(nbMax, g.n - s0), ld = nb * g.p
+                            let gy: UnsafeMutablePointer<Float>
+                            if nb == 1 {
+                                gy = xp + s0 * g.o * g.p
+                            } else {
+                                gy = pst.baseAddress!
+                                parallelFor(nb) { j in
+                                    g.convertLayout(nchw: xp, chunk: gy, channels: g.o, s0: s0, nb: nb, samples: j..<(j + 1), toChunk: true)
+                                }
+                            }
+                            g.unfoldChunk(gp, s0, nb, into: colp)
+                            let kBlocks = splitRange(g.k, parts: coreCount)
+                            parallelFor(kBlocks.count) { i in
+                                let r = kBlocks[i]
+                                for gi in 0..<g.groups {
+                                    sgemm(transB: true, m: g.og, n: r.count, k: ld,
+                                          a: gy + gi * g.og * ld, lda: ld,
+                                          b: colp + (gi * g.k + r.lowerBound) * ld, ldb: ld,
+                                          beta: 1, c: dwp + gi * g.og * g.k + r.lowerBound, ldc: g.k)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return Tensor(uncheckedShape: weightShape, storage: dw)
+}
