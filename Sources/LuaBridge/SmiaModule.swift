@@ -6,7 +6,7 @@ import Tensor
 /// Installs the `smia` module into a Lua state: the global `smia`, and `require("smia")`
 /// returning the same table. The host calls this once after `luaL_openlibs`.
 ///
-/// `smia.tensor`, `smia.nn`, `smia.models`, `smia.autograd`, `smia.io`; and at the top:
+/// `smia.tensor`, `smia.nn`, `smia.models`, `smia.autograd`, `smia.io`, `smia.report`; and at the top:
 /// `smia.clock()` (wall-clock seconds), `smia.seed(n)` (parameter initialization, dropout and
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
 /// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
@@ -29,6 +29,8 @@ public func openSmia(_ L: OpaquePointer) {
     lua_setfield(L, -2, "autograd")
     IOBindings.open(L)
     lua_setfield(L, -2, "io")
+    ReportBindings.open(L)
+    lua_setfield(L, -2, "report")
 
     // package.loaded.smia = smia, so require finds it.
     lua_getglobal(L, "package")

@@ -55,7 +55,7 @@ func readWholeFile(_ path: String, format: String) throws -> [UInt8] {
 /// Writes a temporary file beside `path` (`path.tmp-<pid>-<random>`), flushes it to disk, then
 /// renames it over `path`; on any failure the temporary file is removed and `path` is left as
 /// it was.
-func writeAtomically(_ bytes: [UInt8], to path: String, format: String) throws {
+public func writeAtomically(_ bytes: [UInt8], to path: String, format: String) throws {
     let temporary = "\(path).tmp-\(getpid())-\(UInt32.random(in: 0 ... UInt32.max))"
     let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard fd >= 0 else {
