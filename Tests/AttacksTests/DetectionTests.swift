@@ -42,9 +42,13 @@ final class DetectionTests: XCTestCase {
         XCTAssertEqual(t.heatmap.storage[third], 1)
         XCTAssertEqual(t.offset.storage[third], 0.75)
         XCTAssertEqual(t.offset.storage[256 + third], 0.75)
-        // The bump falls off around the centre and stays in [0, 1]; image 2 is empty.
-        XCTAssertLessThan(t.heatmap.storage[at + 1], 1)
-        XCTAssertGreaterThan(t.heatmap.storage[at + 1], 0)
+        // A 4x3-cell box gets CenterNet's radius 0 (a single cell); the 7x6.5-cell box radius 1,
+        // a bump that falls off around its centre (11, 11) in class 2. Image 2 is empty.
+        XCTAssertEqual(t.heatmap.storage[at + 1], 0)
+        let second = 2 * 256 + 11 * 16 + 11
+        XCTAssertEqual(t.heatmap.storage[second], 1)
+        XCTAssertEqual(Double(t.heatmap.storage[second + 1]), exp(-1 / (2 * 0.5 * 0.5)), accuracy: 1e-6, "sigma 3/6")
+        XCTAssertEqual(t.heatmap.storage[second + 2], 0)
         XCTAssertTrue(t.heatmap.storage.allSatisfy { $0 >= 0 && $0 <= 1 })
         XCTAssertEqual(t.heatmap.storage[(3 * 256)..<(6 * 256)].reduce(0, +), 0)
         XCTAssertThrowsError(try CenterNetTargets(boxes: [[Box(x1: 0, y1: 0, x2: 8, y2: 8, label: 3)]], numClasses: 3, imageSize: (64, 64))) {
