@@ -194,6 +194,48 @@ function tests.detector_round_trip()
   H.near(parts.offset, 0, 1e-6)
 end
 
+function tests.detector_learns_squares()
+  -- Bright squares on black, the class by size: plain SGD on det:loss finds them on new images.
+  smia.seed(5)
+  local det = models.detector{in_channels = 1, num_classes = 2, width = 8}
+  local function batch(seed)
+    local x, boxes, r = T.zeros{8, 1, 32, 32}, {}, seed
+    local function rnd(n) r = (r * 1103515245 + 12345) % 2147483648; return r % n end
+    for i = 1, 8 do
+      local s = rnd(2) == 0 and 6 or 12
+      local x1, y1 = rnd(32 - s), rnd(32 - s)
+      for yy = y1 + 1, y1 + s do for xx = x1 + 1, x1 + s do x[{i, 1, yy, xx}] = 1 end end
+      boxes[i] = {{x1, y1, x1 + s, y1 + s, s == 6 and 0 or 1}}
+    end
+    return x, boxes
+  end
+  local params = det:parameters()
+  local df = smia.autograd.grad(function(_, x, b) return det:loss(det(x), b) end)
+  local first, last
+  for step = 1, 150 do
+    local x, b = batch(step)
+    local g, v = df(params, x, b)
+    for k, p in ipairs(params) do p:sub_(g[k] * 0.05) end
+    first, last = first or v, v
+  end
+  assert(last < first / 10, ("the loss fell from %g to %g only"):format(first, last))
+  det:eval()
+  local x, b = batch(999)
+  local found = det:decode(det(x), {threshold = 0.2})
+  local hits = 0
+  for i = 1, 8 do
+    local d, t = found[i][1], b[i][1]
+    if d and d.class == t[5] then
+      local iw = math.min(d.x2, t[3]) - math.max(d.x1, t[1])
+      local ih = math.min(d.y2, t[4]) - math.max(d.y1, t[2])
+      local inter = math.max(iw, 0) * math.max(ih, 0)
+      local union = (d.x2 - d.x1) * (d.y2 - d.y1) + (t[3] - t[1]) * (t[4] - t[2]) - inter
+      if inter / union > 0.5 then hits = hits + 1 end
+    end
+  end
+  assert(hits >= 6, ("found %d of 8 squares"):format(hits))
+end
+
 function tests.bad_calls()
   local x = T.zeros{1, 1, 4, 4}
   H.raises(function() return nn.ConvTranspose2d{in_channels = 2, kernel_size = 2} end, "bad argument #1 to 'ConvTranspose2d'", "option 'out_channels' is required")
