@@ -202,6 +202,7 @@ func luaTypeName(_ L: OpaquePointer, _ index: Int32) -> String {
         if luaL_testudata(L, index, ModuleBox.metatable) != nil {
             return ModuleBox.isReleased(L, index) ? "released module" : "module"
         }
+        if luaL_testudata(L, index, DataBindings.metatable) != nil { return "dataset" }
     }
     if t == LUA_TLIGHTUSERDATA { return "light userdata" }
     return String(cString: lua_typename(L, t))

@@ -3,15 +3,27 @@ import CLuaShim
 import Tensor
 
 /// `smia.io`: safetensors files. `smia.io.load(path)` → table name → tensor (integer and half
-/// types arrive as float32), and the metadata table; `smia.io.save(path, tensors[, metadata])`
-/// writes float32, atomically. Modules get `m:load_weights(path)` (strict by name and shape;
+/// types arrive as float32), and the metadata table; an `.npz` archive loads the same way (name
+/// without `.npy` → tensor, and an empty metadata table). `smia.io.save(path, tensors[, metadata])`
+/// writes float32, atomically. `smia.io.read_array(path)` → the one array of a `.npy`, NIfTI-1
+/// (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept) or IDX file (see `ArrayFile`). Modules get `m:load_weights(path)` (strict by name and shape;
 /// the error names every missing, unexpected or mismatched key) and `m:save_weights(path[, metadata])`.
 enum IOBindings {
     static func open(_ L: OpaquePointer) {
-        lua_createtable(L, 0, 2)
+        lua_createtable(L, 0, 3)
         setFunctions(L, prefix: "io.", [
             ("load", { a in
                 let path = try a.string(1)
+                if path.lowercased().hasSuffix(".npz") {
+                    let arrays = try prefixed("load") { try NPZ.read(path: path) }
+                    lua_createtable(a.L, 0, Int32(arrays.count))
+                    for entry in arrays {
+                        TensorBox.push(a.L, entry.tensor)
+                        rawSetField(a.L, -2, entry.name)
+                    }
+                    pushMetadata(a.L, [:])
+                    return 2
+                }
                 let file = try prefixed("load") { try SafeTensors.read(path: path) }
                 lua_createtable(a.L, 0, Int32(file.tensors.count))
                 for entry in file.tensors {
@@ -20,6 +32,11 @@ enum IOBindings {
                 }
                 pushMetadata(a.L, file.metadata)
                 return 2
+            }),
+            ("read_array", { a in
+                let path = try a.string(1)
+                try a.checkNoMore(than: 1)
+                return a.push(try prefixed("read_array") { try ArrayFile.read(path: path) })
             }),
             ("save", { a in
                 let path = try a.string(1)
@@ -55,7 +72,7 @@ enum IOBindings {
         do {
             return try body()
         } catch let error as TensorError {
-            throw LuaError("\(name): \(error.message)")
+            throw LuaError(error.message.hasPrefix("\(name): ") ? error.message : "\(name): \(error.message)")
         }
     }
 

@@ -141,56 +141,12 @@ enum ReportBindings {
             var entry = AttackFigure.Column(images: images, labels: try tensorField("labels", required: false),
                                             masks: try tensorField("masks", required: false))
             if rawGetField(L, column, "boxes") > LUA_TNIL {
-                entry.boxes = try boxLists(a, i, column: j)
+                entry.boxes = try BoxTables.read(L, -1, scored: false) { a.error(i, "column \(j): 'boxes': \($0)") }
+                    .map { $0.map(\.box) }
             }
             smia_pop(L, 1)
             columns.append(entry)
         }
         return columns
-    }
-
-    /// Boxes per image from the table on top of the stack: a list (one entry per image) of lists
-    /// of boxes, each `{x1, y1, x2, y2, class}` by position or by those names.
-    private static func boxLists(_ a: LuaArgs, _ i: Int32, column j: Int) throws -> [[Box]] {
-        let L = a.L
-        let lists = lua_gettop(L)
-        guard lua_type(L, lists) == LUA_TTABLE else { throw a.error(i, "column \(j): 'boxes' must be a table, got \(luaTypeName(L, lists))") }
-        var out: [[Box]] = []
-        for image in 0..<Int(lua_rawlen(L, lists)) {
-            lua_rawgeti(L, lists, lua_Integer(image + 1))
-            defer { smia_pop(L, 1) }
-            let list = lua_gettop(L)
-            guard lua_type(L, list) == LUA_TTABLE else {
-                throw a.error(i, "column \(j): boxes of image \(image + 1) must be a table, got \(luaTypeName(L, list))")
-            }
-            var boxes: [Box] = []
-            for b in 0..<Int(lua_rawlen(L, list)) {
-                lua_rawgeti(L, list, lua_Integer(b + 1))
-                defer { smia_pop(L, 1) }
-                let box = lua_gettop(L)
-                guard lua_type(L, box) == LUA_TTABLE else {
-                    throw a.error(i, "column \(j): box \(b + 1) of image \(image + 1) must be a table, got \(luaTypeName(L, box))")
-                }
-                var v: [Double] = []
-                for (k, name) in ["x1", "y1", "x2", "y2", "class"].enumerated() {
-                    var type = rawGetField(L, box, name)
-                    if type <= LUA_TNIL {
-                        smia_pop(L, 1)
-                        type = lua_rawgeti(L, box, lua_Integer(k + 1))
-                    }
-                    defer { smia_pop(L, 1) }
-                    guard type == LUA_TNUMBER else {
-                        throw a.error(i, "column \(j): box \(b + 1) of image \(image + 1): '\(name)' must be a number, got \(luaTypeName(L, -1))")
-                    }
-                    v.append(lua_tonumberx(L, -1, nil))
-                }
-                guard v[4].isFinite, v[4] == v[4].rounded(), Swift.abs(v[4]) < 1e9 else {
-                    throw a.error(i, "column \(j): box \(b + 1) of image \(image + 1): 'class' must be an integer, got \(v[4])")
-                }
-                boxes.append(Box(x1: Float(v[0]), y1: Float(v[1]), x2: Float(v[2]), y2: Float(v[3]), label: Int(v[4])))
-            }
-            out.append(boxes)
-        }
-        return out
     }
 }

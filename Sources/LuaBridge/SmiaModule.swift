@@ -6,7 +6,8 @@ import Tensor
 /// Installs the `smia` module into a Lua state: the global `smia`, and `require("smia")`
 /// returning the same table. The host calls this once after `luaL_openlibs`.
 ///
-/// `smia.tensor`, `smia.nn`, `smia.models`, `smia.autograd`, `smia.io`, `smia.report`; and at the top:
+/// `smia.tensor`, `smia.nn`, `smia.models`, `smia.autograd`, `smia.io`, `smia.report`, `smia.image`,
+/// `smia.data`, `smia.metrics`, `smia.attack`; and at the top:
 /// `smia.clock()` (wall-clock seconds), `smia.seed(n)` (parameter initialization, dropout and
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
 /// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
@@ -16,6 +17,7 @@ public func openSmia(_ L: OpaquePointer) {
     LuaRegistry.installDispatcher()
     TensorBindings.createMetatable(L)
     NNBindings.createMetatable(L)
+    AttackBindings.createMetatable(L)
 
     lua_createtable(L, 0, 16)
     setFunctions(L, prefix: "smia.", topLevel)
@@ -31,6 +33,14 @@ public func openSmia(_ L: OpaquePointer) {
     lua_setfield(L, -2, "io")
     ReportBindings.open(L)
     lua_setfield(L, -2, "report")
+    ImageBindings.open(L)
+    lua_setfield(L, -2, "image")
+    DataBindings.open(L)
+    lua_setfield(L, -2, "data")
+    MetricsBindings.open(L)
+    lua_setfield(L, -2, "metrics")
+    AttackBindings.open(L)
+    lua_setfield(L, -2, "attack")
 
     // package.loaded.smia = smia, so require finds it.
     lua_getglobal(L, "package")

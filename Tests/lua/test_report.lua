@@ -61,7 +61,7 @@ function tests.bad_calls()
     {function() smia.report.figure(dir .. "/a.png", {}) end, "empty table"},
     {function() smia.report.figure(dir .. "/a.png", {{labels = x}}) end, "'images' (a tensor) is missing"},
     {function() smia.report.figure(dir .. "/a.png", {{images = x}, {images = T.zeros{2, 1, 5, 5}}}) end, "like column 1"},
-    {function() smia.report.figure(dir .. "/a.png", {{images = x, boxes = {{{1, 2, 3}}}}}) end, "'y2' must be a number"},
+    {function() smia.report.figure(dir .. "/a.png", {{images = x, boxes = {{{1, 2, 3}}}}}) end, "y2 must be a finite number"},
     {function() smia.report.figure(dir .. "/a.png", {{images = x}}, {scale = 0}) end, "scale must be in"},
     {function() smia.report.figure(dir .. "/no/such/dir/a.png", {{images = x}}) end, "cannot write"},
     {function() smia.report.write(rows, dir .. "/out/tables.md/x") end, nil},

@@ -166,6 +166,15 @@ public struct AttackResult {
     public let forwards: Int
     public let gradients: Int
     public let seconds: Double
+
+    public init(adversarial: Tensor, updates: [Tensor], losses: [Float], forwards: Int, gradients: Int, seconds: Double) {
+        self.adversarial = adversarial
+        self.updates = updates
+        self.losses = losses
+        self.forwards = forwards
+        self.gradients = gradients
+        self.seconds = seconds
+    }
 }
 
 extension Tensor {

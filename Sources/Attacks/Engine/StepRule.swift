@@ -7,6 +7,8 @@ public enum StepRule {
     case sign
     /// g / ||g||₂ per sample: L2 attacks.
     case l2
+    /// g / ||g||∞ per sample: DAG's normalized step (a zero gradient gives no step).
+    case linf
     /// MI-FGSM: m ← μ m + g / mean|g| per sample, direction sign(m).
     case momentum(decay: Float)
     /// Adam on the ascent direction, with bias correction.
@@ -16,6 +18,7 @@ public enum StepRule {
         switch self {
         case .sign: return "sign"
         case .l2: return "l2"
+        case .linf: return "linf"
         case .momentum: return "momentum"
         case .adam: return "adam"
         }
@@ -38,6 +41,8 @@ struct StepState {
             return g.sign()
         case .l2:
             return try g / perSampleNorm(g, p: 2, floor: 1e-12)
+        case .linf:
+            return try g / perSampleNorm(g, p: .infinity, floor: 1e-12)
         case .momentum(let decay):
             let scaled = try g / perSampleMeanAbs(g)
             let m = try first.map { try $0 * decay + scaled } ?? scaled

@@ -1,9 +1,11 @@
 /// 2-D convolution (cross-correlation, as PyTorch) by im2col + sgemm.
 ///
-/// Samples go through in chunks. Large images go one at a time and each core takes a band of
-/// output rows: it unfolds its band and multiplies it, writing straight into the output. Small
-/// images are grouped so the GEMMs stay large, each core taking whole samples. Folding the
-/// input gradient back splits by channel, since bands of rows overlap in the input.
+/// Samples go through in chunks: small images grouped so the GEMMs stay large, large images one
+/// at a time. With at least as many chunks as cores, each core takes whole chunks with its own
+/// buffers (no synchronization between chunks; weight gradients summed per core, then added).
+/// With fewer, the cores share each chunk: a band of output rows of a large image each, written
+/// straight into the output; folding the input gradient back then splits by channel, since
+/// bands of rows overlap in the input.
 
 public struct Conv2dOptions: Equatable {
     public var stride: (Int, Int)
@@ -148,18 +150,22 @@ struct ConvGeometry {
         }
     }
 
-    /// Folds a chunk back into `dx`, the cores splitting by sample and channel.
-    func foldChunk(_ col: UnsafePointer<Float>, _ s0: Int, _ nb: Int, into dx: UnsafeMutablePointer<Float>) {
-        let channelBlocks = splitRange(c, parts: (coreCount * 2 + nb - 1) / nb)
+    /// Folds a chunk back into `dx`: over `parts` cores, split by sample and channel.
+    func foldChunk(_ col: UnsafePointer<Float>, _ s0: Int, _ nb: Int, into dx: UnsafeMutablePointer<Float>, parts: Int) {
+        if parts == 1 {
+            for j in 0..<nb { fold(col, col0: j * p, ld: nb * p, into: dx, sample: s0 + j, channels: 0..<c) }
+            return
+        }
+        let channelBlocks = splitRange(c, parts: (parts * 2 + nb - 1) / nb)
         parallelFor(nb * channelBlocks.count) { i in
             let j = i / channelBlocks.count
             fold(col, col0: j * p, ld: nb * p, into: dx, sample: s0 + j, channels: channelBlocks[i % channelBlocks.count])
         }
     }
 
-    /// Unfolds a whole chunk, the cores splitting it into column blocks.
-    func unfoldChunk(_ x: UnsafePointer<Float>, _ s0: Int, _ nb: Int, into col: UnsafeMutablePointer<Float>) {
-        let blocks = columnBlocks(nb)
+    /// Unfolds a whole chunk: over `parts` cores, split into column blocks.
+    func unfoldChunk(_ x: UnsafePointer<Float>, _ s0: Int, _ nb: Int, into col: UnsafeMutablePointer<Float>, parts: Int) {
+        let blocks = parts == 1 ? [(samples: 0..<nb, rows: 0..<oh)] : columnBlocks(nb)
         parallelFor(blocks.count) { i in
             for j in blocks[i].samples { unfold(x, sample: s0 + j, rows: blocks[i].rows, into: col, col0: j * p, ld: nb * p) }
         }
@@ -185,63 +191,136 @@ extension Range where Bound == Int {
     func shifted(_ by: Int) -> Range<Int> { (lowerBound + by)..<(upperBound + by) }
 }
 
+extension ConvGeometry {
+    /// First sample of each chunk.
+    var chunkStarts: [Int] { Array(stride(from: 0, to: n, by: chunk)) }
+    /// Floats of the unfolded buffer and of the staging buffer for one chunk (at least one, so
+    /// their base addresses exist).
+    var unfoldedCount: Int { Swift.max(1, c * kh * kw * chunk * p) }
+    var stagingCount: Int { Swift.max(1, chunk > 1 ? o * chunk * p : 0) }
+    /// Whether there are enough chunks for each core to take whole ones with its own buffers,
+    /// rather than all cores sharing each chunk (which costs a synchronization per chunk).
+    var coresTakeWholeChunks: Bool { chunkStarts.count >= coreCount }
+
+    /// The forward pass of samples `samples` (of the chunk at `s0`, `nb` samples) and output
+    /// rows `band` (a band only when the chunk is one sample).
+    func forwardBlock(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>,
+                      s0: Int, nb: Int, samples: Range<Int>, band: Range<Int>,
+                      col: UnsafeMutablePointer<Float>, staging: UnsafeMutablePointer<Float>) {
+        let ld = nb * p
+        // A band is done in slices small enough that the unfolded columns are still in cache
+        // when the GEMM reads them.
+        let bytes = band.count * ow * c * kh * kw * 4
+        let slices = nb == 1 ? splitRange(band.count, parts: (bytes + cacheSliceBytes - 1) / cacheSliceBytes).map { $0.shifted(band.lowerBound) } : [band]
+        for rows in slices {
+            for j in samples { unfold(x, sample: s0 + j, rows: rows, into: col, col0: j * p, ld: ld) }
+            let first = samples.lowerBound * p + rows.lowerBound * ow
+            let width = nb == 1 ? rows.count * ow : samples.count * p
+            // One sample: into the output itself; several: into the staging layout (O, nb * P),
+            // then to NCHW.
+            let (target, ldc) = nb == 1 ? (out + s0 * o * p, p) : (staging, ld)
+            for gi in 0..<groups {
+                sgemm(m: og, n: width, k: k, a: weight + gi * og * k, lda: k,
+                      b: col + gi * k * ld + first, ldb: ld,
+                      c: target + gi * og * ldc + first, ldc: ldc)
+            }
+        }
+        if nb > 1 { convertLayout(nchw: out, chunk: staging, channels: o, s0: s0, nb: nb, samples: samples, toChunk: false) }
+    }
+
+    /// The backward pass of the chunk at `s0` (`nb` samples) over `parts` cores: adds the weight
+    /// gradient into `dw` and writes the input gradient of those samples into `dx` (each when
+    /// given). `gy` is the whole output gradient (NCHW).
+    func backwardChunk(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, gy all: UnsafeMutablePointer<Float>,
+                       s0: Int, nb: Int, parts: Int, col: UnsafeMutablePointer<Float>, staging: UnsafeMutablePointer<Float>,
+                       dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?) {
+        let ld = nb * p
+        // The output gradient as (O, nb * P): for one sample, as it is.
+        let gy: UnsafeMutablePointer<Float>
+        if nb == 1 {
+            gy = all + s0 * o * p
+        } else {
+            gy = staging
+            let pieces = splitRange(nb, parts: parts)
+            parallelFor(pieces.count) { i in
+                convertLayout(nchw: all, chunk: gy, channels: o, s0: s0, nb: nb, samples: pieces[i], toChunk: true)
+            }
+        }
+        if let dw {
+            unfoldChunk(x, s0, nb, into: col, parts: parts)
+            // dW_g += gy_g colᵀ, the cores splitting dW's columns.
+            let kBlocks = splitRange(k, parts: parts)
+            parallelFor(kBlocks.count) { i in
+                let r = kBlocks[i]
+                for gi in 0..<groups {
+                    sgemm(transB: true, m: og, n: r.count, k: ld, a: gy + gi * og * ld, lda: ld,
+                          b: col + (gi * k + r.lowerBound) * ld, ldb: ld,
+                          beta: 1, c: dw + gi * og * k + r.lowerBound, ldc: k)
+                }
+            }
+        }
+        if let dx {
+            // col = Wᵀ gy by column blocks, then fold back by channel.
+            let blocks = splitRange(ld, parts: parts)
+            parallelFor(blocks.count) { i in
+                let r = blocks[i]
+                for gi in 0..<groups {
+                    sgemm(transA: true, m: k, n: r.count, k: og, a: weight + gi * og * k, lda: k,
+                          b: gy + gi * og * ld + r.lowerBound, ldb: ld,
+                          c: col + gi * k * ld + r.lowerBound, ldc: ld)
+                }
+            }
+            foldChunk(col, s0, nb, into: dx, parts: parts)
+        }
+    }
+}
+
 extension Tensor {
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, options: Conv2dOptions = Conv2dOptions()) throws -> Tensor {
         let g = try ConvGeometry(input: x.shape, weight: weight.shape, options: options, op: "conv2d")
         if let bias, bias.shape != [g.o] {
             throw TensorError("conv2d: expected bias of size \(g.o), got \(describeShape(bias.shape))")
         }
-        var out = [Float](repeating: 0, count: try checkedCount([g.n, g.o, g.oh, g.ow]))
-        let nbMax = g.chunk
-        var col = [Float](repeating: 0, count: g.c * g.kh * g.kw * nbMax * g.p)
-        var staging = [Float](repeating: 0, count: nbMax > 1 ? g.o * nbMax * g.p : 0)
+        var out = [Float](repeating: 0, count: Swift.max(1, try checkedCount([g.n, g.o, g.oh, g.ow])))
+        let starts = g.chunkStarts
         x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in
-                col.withUnsafeMutableBufferPointer { pcol in
-                    staging.withUnsafeMutableBufferPointer { pst in
-                        out.withUnsafeMutableBufferPointer { pout in
-                            let xp = px.baseAddress!, wp = pw.baseAddress!, colp = pcol.baseAddress!, outp = pout.baseAddress!
-                            let stagingp = pst.baseAddress
-                            for s0 in stride(from: 0, to: g.n, by: nbMax) {
-                                let nb = Swift.min(nbMax, g.n - s0), ld = nb * g.p
-                                let blocks = g.columnBlocks(nb)
-                                parallelFor(blocks.count) { i in
-                                    let (samples, band) = blocks[i]
-                                    // A band is done in slices small enough that the unfolded
-                                    // columns are still in cache when the GEMM reads them.
-                                    let bytes = band.count * g.ow * g.c * g.kh * g.kw * 4
-                                    let slices = nb == 1 ? splitRange(band.count, parts: (bytes + cacheSliceBytes - 1) / cacheSliceBytes).map { $0.shifted(band.lowerBound) } : [band]
-                                    for rows in slices {
-                                        for j in samples { g.unfold(xp, sample: s0 + j, rows: rows, into: colp, col0: j * g.p, ld: ld) }
-                                        let first = samples.lowerBound * g.p + rows.lowerBound * g.ow
-                                        let width = nb == 1 ? rows.count * g.ow : samples.count * g.p
-                                        // One sample: into the output itself; several: into the staging
-                                        // layout (O, nb * P), then to NCHW.
-                                        let (target, ldc) = nb == 1 ? (outp + s0 * g.o * g.p, g.p) : (stagingp!, ld)
-                                        for gi in 0..<g.groups {
-                                            sgemm(m: g.og, n: width, k: g.k, a: wp + gi * g.og * g.k, lda: g.k,
-                                                  b: colp + gi * g.k * ld + first, ldb: ld,
-                                                  c: target + gi * g.og * ldc + first, ldc: ldc)
-                                        }
-                                    }
-                                    if nb > 1 {
-                                        g.convertLayout(nchw: outp, chunk: stagingp!, channels: g.o, s0: s0, nb: nb, samples: samples, toChunk: false)
-                                    }
+                out.withUnsafeMutableBufferPointer { pout in
+                    guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = pout.baseAddress else { return }
+                    if g.coresTakeWholeChunks {
+                        let workers = Swift.min(coreCount, starts.count)
+                        parallelFor(workers) { worker in
+                            withChunkBuffers(g) { col, staging in
+                                for i in stride(from: worker, to: starts.count, by: workers) {
+                                    let s0 = starts[i], nb = Swift.min(g.chunk, g.n - s0)
+                                    g.forwardBlock(x: xp, weight: wp, out: outp, s0: s0, nb: nb, samples: 0..<nb, band: 0..<g.oh, col: col, staging: staging)
                                 }
                             }
-                            if let bias {
-                                parallelFor(g.n) { s in
-                                    for oi in 0..<g.o {
-                                        let b = bias.storage[oi], row = outp + (s * g.o + oi) * g.p
-                                        for i in 0..<g.p { row[i] += b }
-                                    }
+                        }
+                    } else {
+                        withChunkBuffers(g) { col, staging in
+                            for s0 in starts {
+                                let nb = Swift.min(g.chunk, g.n - s0)
+                                let blocks = g.columnBlocks(nb)
+                                parallelFor(blocks.count) { i in
+                                    g.forwardBlock(x: xp, weight: wp, out: outp, s0: s0, nb: nb, samples: blocks[i].samples,
+                                                   band: blocks[i].rows, col: col, staging: staging)
                                 }
+                            }
+                        }
+                    }
+                    if let bias {
+                        parallelFor(g.n) { s in
+                            for oi in 0..<g.o {
+                                let b = bias.storage[oi], row = outp + (s * g.o + oi) * g.p
+                                for i in 0..<g.p { row[i] += b }
                             }
                         }
                     }
                 }
             }
         }
+        if g.n * g.o * g.oh * g.ow == 0 { out = [] }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Tensor(uncheckedShape: [g.n, g.o, g.oh, g.ow], storage: out).recording("conv2d", inputs) { grad, need in
             let (dx, dw) = conv2dBackward(g, x: x, weight: weight, gradOutput: grad, needInput: need[0], needWeight: need[1])
@@ -252,63 +331,59 @@ extension Tensor {
     }
 }
 
+/// Runs `body` with an unfolded buffer and a staging buffer sized for one chunk of `g`.
+private func withChunkBuffers(_ g: ConvGeometry, _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
+    var col = [Float](repeating: 0, count: g.unfoldedCount)
+    var staging = [Float](repeating: 0, count: g.stagingCount)
+    col.withUnsafeMutableBufferPointer { pcol in
+        staging.withUnsafeMutableBufferPointer { pst in
+            guard let colp = pcol.baseAddress, let stagingp = pst.baseAddress else { return }
+            body(colp, stagingp)
+        }
+    }
+}
+
 /// Gradients of a convolution with respect to its input and its weight, each only if needed.
 private func conv2dBackward(_ g: ConvGeometry, x: Tensor, weight: Tensor, gradOutput: Tensor,
                             needInput: Bool, needWeight: Bool) -> (Tensor?, Tensor?) {
-    var dx = [Float](repeating: 0, count: needInput ? x.count : 0)
-    var dw = [Float](repeating: 0, count: needWeight ? weight.count : 0)
-    let nbMax = g.chunk
-    var staging = [Float](repeating: 0, count: nbMax > 1 ? g.o * nbMax * g.p : 0)
-    var col = [Float](repeating: 0, count: g.c * g.kh * g.kw * nbMax * g.p)
+    var dx = [Float](repeating: 0, count: needInput ? Swift.max(1, x.count) : 0)
+    var dw = [Float](repeating: 0, count: needWeight ? Swift.max(1, weight.count) : 0)
     var gradOut = gradOutput.storage
+    let starts = g.chunkStarts
     x.storage.withUnsafeBufferPointer { px in
         weight.storage.withUnsafeBufferPointer { pw in
             gradOut.withUnsafeMutableBufferPointer { pg in
-                staging.withUnsafeMutableBufferPointer { pst in
-                    col.withUnsafeMutableBufferPointer { pcol in
-                        dx.withUnsafeMutableBufferPointer { pdx in
-                            dw.withUnsafeMutableBufferPointer { pdw in
-                                let xp = px.baseAddress!, wp = pw.baseAddress!, gp = pg.baseAddress!, colp = pcol.baseAddress!
-                                for s0 in stride(from: 0, to: g.n, by: nbMax) {
-                                    let nb = Swift.min(nbMax, g.n - s0), ld = nb * g.p
-                                    // The output gradient as (O, nb * P): for one sample, as it is.
-                                    let gy: UnsafeMutablePointer<Float>
-                                    if nb == 1 {
-                                        gy = gp + s0 * g.o * g.p
-                                    } else {
-                                        gy = pst.baseAddress!
-                                        parallelFor(nb) { j in
-                                            g.convertLayout(nchw: gp, chunk: gy, channels: g.o, s0: s0, nb: nb, samples: j..<(j + 1), toChunk: true)
+                dx.withUnsafeMutableBufferPointer { pdx in
+                    dw.withUnsafeMutableBufferPointer { pdw in
+                        guard let xp = px.baseAddress, let wp = pw.baseAddress, let gp = pg.baseAddress else { return }
+                        if g.coresTakeWholeChunks {
+                            // Each core takes whole chunks: input gradients go to disjoint samples;
+                            // weight gradients into the core's own sum, added up at the end.
+                            let workers = Swift.min(coreCount, starts.count)
+                            var partial = [Float](repeating: 0, count: needWeight ? workers * weight.count : 0)
+                            partial.withUnsafeMutableBufferPointer { ppart in
+                                parallelFor(workers) { worker in
+                                    let mine = needWeight ? ppart.baseAddress.map { $0 + worker * weight.count } : nil
+                                    withChunkBuffers(g) { col, staging in
+                                        for i in stride(from: worker, to: starts.count, by: workers) {
+                                            let s0 = starts[i], nb = Swift.min(g.chunk, g.n - s0)
+                                            g.backwardChunk(x: xp, weight: wp, gy: gp, s0: s0, nb: nb, parts: 1, col: col, staging: staging,
+                                                            dx: needInput ? pdx.baseAddress : nil, dw: mine)
                                         }
                                     }
-                                    if needWeight {
-                                        g.unfoldChunk(xp, s0, nb, into: colp)
-                                        // dW_g += gy_g colᵀ, the cores splitting dW's columns.
-                                        let kBlocks = splitRange(g.k, parts: coreCount)
-                                        parallelFor(kBlocks.count) { i in
-                                            let r = kBlocks[i]
-                                            for gi in 0..<g.groups {
-                                                sgemm(transB: true, m: g.og, n: r.count, k: ld,
-                                                      a: gy + gi * g.og * ld, lda: ld,
-                                                      b: colp + (gi * g.k + r.lowerBound) * ld, ldb: ld,
-                                                      beta: 1, c: pdw.baseAddress! + gi * g.og * g.k + r.lowerBound, ldc: g.k)
-                                            }
-                                        }
+                                }
+                                if needWeight, let total = pdw.baseAddress, let parts = ppart.baseAddress {
+                                    for worker in 0..<workers {
+                                        for i in 0..<weight.count { total[i] += parts[worker * weight.count + i] }
                                     }
-                                    if needInput {
-                                        // col = Wᵀ gy by column blocks, then fold back by channel.
-                                        let blocks = splitRange(ld, parts: coreCount)
-                                        parallelFor(blocks.count) { i in
-                                            let r = blocks[i]
-                                            for gi in 0..<g.groups {
-                                                sgemm(transA: true, m: g.k, n: r.count, k: g.og,
-                                                      a: wp + gi * g.og * g.k, lda: g.k,
-                                                      b: gy + gi * g.og * ld + r.lowerBound, ldb: ld,
-                                                      c: colp + gi * g.k * ld + r.lowerBound, ldc: ld)
-                                            }
-                                        }
-                                        g.foldChunk(colp, s0, nb, into: pdx.baseAddress!)
-                                    }
+                                }
+                            }
+                        } else {
+                            withChunkBuffers(g) { col, staging in
+                                for s0 in starts {
+                                    let nb = Swift.min(g.chunk, g.n - s0)
+                                    g.backwardChunk(x: xp, weight: wp, gy: gp, s0: s0, nb: nb, parts: coreCount, col: col, staging: staging,
+                                                    dx: needInput ? pdx.baseAddress : nil, dw: needWeight ? pdw.baseAddress : nil)
                                 }
                             }
                         }
@@ -317,6 +392,8 @@ private func conv2dBackward(_ g: ConvGeometry, x: Tensor, weight: Tensor, gradOu
             }
         }
     }
+    if needInput && x.count == 0 { dx = [] }
+    if needWeight && weight.count == 0 { dw = [] }
     return (needInput ? Tensor(uncheckedShape: x.shape, storage: dx) : nil,
             needWeight ? Tensor(uncheckedShape: weight.shape, storage: dw) : nil)
 }

@@ -1,0 +1,70 @@
+import Tensor
+
+/// The figures of one attack run on one batch: what the model does on the adversarial images,
+/// how large, smooth and consistent the perturbation is, and what the attack cost.
+public struct AttackReport {
+    public let task: AttackTask
+    /// Per sample, whether the attack reached its goal (`AttackTask.success`).
+    public let success: [Bool]
+    /// Per sample, the share of predictions equal to the ground truth before and after the
+    /// attack: 0 or 1 for a classifier, the pixel accuracy for a segmenter.
+    public let cleanAgreement: [Float]
+    public let agreement: [Float]
+    /// Per sample norms of η = x̃ − x.
+    public let linf: [Float]
+    public let l2: [Float]
+    /// Means over the images (`PerturbationMetrics`).
+    public let l0: Float
+    public let variance: Float
+    /// Nil without recorded updates (or with fewer than two).
+    public let consistency: (mean: Float, positive: Float)?
+    public let psnr: Float
+    /// Nil for images not larger than SSIM's 11×11 window.
+    public let ssim: Float?
+    public let forwards: Int
+    public let gradients: Int
+    public let seconds: Double
+
+    /// Evaluates `result` against the clean images. `cleanOutput` is the model's output on
+    /// `clean`; `labels` the ground truth; `targets` the classes of a targeted attack. The
+    /// model runs once more, without recording, on the adversarial images (not counted in
+    /// `forwards`, which is the attack's own work).
+    public init(model: Module, task: AttackTask, clean: Tensor, cleanOutput: Tensor, labels: Tensor, targets: Tensor?,
+                result: AttackResult) throws {
+        let adversarial = result.adversarial
+        let output = try withoutGrad { try model(adversarial) }
+        try task.check(output: output, labels: labels, op: "report")
+        self.task = task
+        success = try task.success(output, labels: targets ?? labels, targeted: targets != nil)
+        cleanAgreement = try task.agreement(cleanOutput, labels: labels)
+        agreement = try task.agreement(output, labels: labels)
+        let (linf, l2, l0) = try withoutGrad { () throws -> ([Float], [Float], Float) in
+            let eta = try adversarial - clean
+            return (try eta.normPerSample(p: .infinity).storage, try eta.normPerSample(p: 2).storage,
+                    try PerturbationMetrics.norms(clean: clean, adversarial: adversarial).l0)
+        }
+        self.linf = linf
+        self.l2 = l2
+        self.l0 = l0
+        variance = try withoutGrad { try PerturbationMetrics.variance(clean: clean, adversarial: adversarial) }
+        consistency = try withoutGrad { try PerturbationMetrics.consistency(updates: result.updates) }
+        psnr = try withoutGrad { try PerturbationMetrics.psnr(clean: clean, adversarial: adversarial) }
+        ssim = clean.rank == 4 && clean.shape[2] > 11 && clean.shape[3] > 11
+            ? try PerturbationMetrics.ssim(clean: clean, adversarial: adversarial) : nil
+        forwards = result.forwards
+        gradients = result.gradients
+        seconds = result.seconds
+    }
+
+    /// Share of samples where the attack reached its goal.
+    public var successRate: Float { mean(success.map { $0 ? 1 : 0 }) }
+    /// Accuracy (classifier) or pixel accuracy (segmenter) before and after the attack.
+    public var cleanAccuracy: Float { mean(cleanAgreement) }
+    public var accuracy: Float { mean(agreement) }
+    public var meanLinf: Float { mean(linf) }
+    public var meanL2: Float { mean(l2) }
+
+    private func mean(_ values: [Float]) -> Float {
+        values.isEmpty ? 0 : values.reduce(0, +) / Float(values.count)
+    }
+}

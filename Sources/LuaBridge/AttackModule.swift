@@ -1,0 +1,237 @@
+import Attacks
+import CLua
+import CLuaShim
+import Foundation
+import Tensor
+
+/// `smia.attack`: attack constructors (`AttackConstructors`) returning attack objects, and
+/// `local x_adv, stats = a:run(model, x, y)`.
+///
+/// `model` is a module, or a Lua function x → output (logits (N, K), or (N, K, H, W) for a
+/// segmenter). A module in training mode runs in eval mode during the attack and is put back.
+/// `x` is (N, C, H, W) in [0, 1]; `y` the labels (N), or (N, H, W). `stats` holds:
+/// `success_rate`; `clean_accuracy` and `accuracy` (after the attack), or for a segmenter
+/// `clean_pixel_accuracy` and `pixel_accuracy`; the means over images `linf`, `l2`, `l0`
+/// (changed values) of η = x_adv − x; `var` (the variance of η per image, averaged);
+/// `cos_mean` and `cos_positive` (cosine of consecutive updates, with `record = true`); `psnr`
+/// (dB); `ssim` (images larger than 11×11); `forwards` and `gradients` (in images, the
+/// attack's own work); `seconds`, `seconds_per_image`; `losses` (a list, per iteration);
+/// per sample, `success` (0/1), `sample_accuracy`, `sample_linf`, `sample_l2` (tensors (N));
+/// `updates` (a list of tensors, with `record = true`); `name`, `task`.
+enum AttackBindings {
+    static let metatable = "smia.Attack"
+
+    static func open(_ L: OpaquePointer) {
+        lua_createtable(L, 0, Int32(AttackConstructors.all.count))
+        setFunctions(L, prefix: "attack.", AttackConstructors.all)
+    }
+
+    static func createMetatable(_ L: OpaquePointer) {
+        luaL_newmetatable(L, metatable)
+        setFunctions(L, prefix: "attack.mt.", [
+            ("__tostring", { a in
+                guard let spec = AttackBox.get(a.L, 1) else { return a.push("[released Attack]") }
+                return a.push("smia.attack.\(spec.description)")
+            }),
+            ("__gc", { a in
+                AttackBox.release(a.L, 1)
+                return 0
+            }),
+        ])
+        lua_createtable(L, 0, 2)
+        setFunctions(L, prefix: "attack:", isMethod: true, [
+            ("run", run),
+            ("name", { a in a.push(try attack(a).name) }),
+        ])
+        lua_setfield(L, -2, "__index")
+        smia_pop(L, 1)
+    }
+
+    private static func attack(_ a: LuaArgs) throws -> AttackSpec {
+        guard let spec = AttackBox.get(a.L, 1) else { throw a.typeError(1, "attack") }
+        return spec
+    }
+
+    // MARK: - Running
+
+    private static func run(_ a: LuaArgs) throws -> Int32 {
+        let L = a.L
+        let spec = try attack(a)
+        let op = spec.name
+        guard a.type(2) == LUA_TFUNCTION || ModuleBox.get(L, 2) != nil else {
+            throw a.typeError(2, "module or function")
+        }
+        let x = try a.tensor(3)
+        let y = try a.tensor(4)
+        try a.checkNoMore(than: 4)
+        guard x.rank == 4, x.shape[0] >= 1 else {
+            throw a.error(3, "expected images of size (N, C, H, W) with N >= 1, got \(describeShape(x.shape))")
+        }
+        guard !x.hasNonFinite else { throw a.error(3, "the images contain NaN or infinite values") }
+        guard y.rank >= 1, y.shape[0] == x.shape[0] else {
+            throw a.error(4, "expected labels for \(x.shape[0]) images, got size \(describeShape(y.shape))")
+        }
+
+        // The Lua values of this run: the attack's functions, the model function, ctx.state.
+        lua_createtable(L, 0, 5)
+        if lua_getiuservalue(L, 1, 1) == LUA_TTABLE {
+            lua_pushnil(L)
+            while lua_next(L, -2) != 0 {
+                lua_pushvalue(L, -2)
+                smia_insert(L, -2)
+                lua_rawset(L, -5)
+            }
+        }
+        smia_pop(L, 1)
+        lua_pushvalue(L, 2)
+        rawSetField(L, -2, "model")
+        let callbacks = LuaCallbacks(L, owner: op)
+        defer { callbacks.release() }
+
+        let model: Module = ModuleBox.get(L, 2) ?? LuaFunctionModel(callbacks)
+        let wasTraining = model.isTraining && !(model is LuaFunctionModel)
+        if wasTraining { model.eval() }
+        defer { if wasTraining { model.train(true) } }
+        let view = AttackModelView(model, owner: op)
+        defer { view.context = nil }
+        let interrupted: () -> Bool = { smia_interrupt_pending() != 0 }
+
+        let (result, report, extra) = try withGradEnabled { () throws -> (AttackResult, AttackReport, Int) in
+            let cleanOutput = try withoutGrad { try model(x) }
+            let task = try spec.task ?? inferTask(cleanOutput, op: op)
+            guard cleanOutput.rank >= 1, cleanOutput.shape[0] == x.shape[0] else {
+                throw LuaError("\(op): the model returned \(describeShape(cleanOutput.shape)) for \(x.shape[0]) images")
+            }
+            try task.check(output: cleanOutput, labels: y, op: op)
+            if let target = spec.target { try task.check(output: cleanOutput, labels: target, op: "\(op) (target)") }
+            let labels = spec.target ?? y
+            let extra = AttackCounters()
+            var result: AttackResult
+            switch spec.engine {
+            case .gradient(var attack):
+                attack.interrupted = interrupted
+                let hooks = LuaAttackHooks(callbacks: callbacks, spec: spec, view: view)
+                if callbacks.has("step") {
+                    let sizes = try hooks.schedule(steps: attack.steps)
+                    attack.stepSize = { sizes[Swift.min(Swift.max($0, 1), sizes.count) - 1] }
+                }
+                if callbacks.has("on_step") {
+                    attack.onStep = hooks.onStep(model: model, task: task, labels: labels, extra: extra)
+                }
+                if callbacks.has("loss") { attack.loss = hooks.loss() }
+                result = try attack.run(model: model, task: task, images: x, labels: labels)
+            case .deepfool(var attack):
+                attack.interrupted = interrupted
+                result = try attack.run(model: model, images: x, labels: labels)
+            case .cw(var attack):
+                attack.interrupted = interrupted
+                result = try attack.run(model: model, images: x, labels: labels)
+            case .apgd(var attack):
+                attack.interrupted = interrupted
+                result = try attack.run(model: model, task: task, images: x, labels: labels)
+            case .dag(var attack):
+                attack.interrupted = interrupted
+                result = try attack.run(model: model, images: x, labels: y)
+            }
+            let report = try AttackReport(model: model, task: task, clean: x, cleanOutput: cleanOutput, labels: y,
+                                          targets: spec.target, result: result)
+            return (result, report, extra.forwards)
+        }
+        a.push(result.adversarial)
+        try pushStats(a, spec: spec, result: result, report: report, extraForwards: extra)
+        return 2
+    }
+
+    private static func inferTask(_ output: Tensor, op: String) throws -> AttackTask {
+        switch output.rank {
+        case 2: return .classification
+        case 4: return .segmentation
+        default:
+            throw LuaError("\(op): the model must output (N, K) logits (classification) or (N, K, H, W) logits (segmentation), got size \(describeShape(output.shape))")
+        }
+    }
+
+    private static func pushStats(_ a: LuaArgs, spec: AttackSpec, result: AttackResult, report: AttackReport,
+                                  extraForwards: Int) throws {
+        let L = a.L
+        func set(_ name: String, _ value: Double) {
+            lua_pushnumber(L, value)
+            rawSetField(L, -2, name)
+        }
+        func set(_ name: String, _ values: [Float]) throws {
+            TensorBox.push(L, try Tensor(shape: [values.count], storage: values))
+            rawSetField(L, -2, name)
+        }
+        let n = report.success.count
+        lua_createtable(L, 0, 28)
+        pushString(L, spec.name)
+        rawSetField(L, -2, "name")
+        pushString(L, report.task.rawValue)
+        rawSetField(L, -2, "task")
+        set("success_rate", Double(report.successRate))
+        let prefix = report.task == .classification ? "" : "pixel_"
+        set("clean_\(prefix)accuracy", Double(report.cleanAccuracy))
+        set("\(prefix)accuracy", Double(report.accuracy))
+        set("linf", Double(report.meanLinf))
+        set("l2", Double(report.meanL2))
+        set("l0", Double(report.l0))
+        set("var", Double(report.variance))
+        if let cos = report.consistency {
+            set("cos_mean", Double(cos.mean))
+            set("cos_positive", Double(cos.positive))
+        }
+        set("psnr", Double(report.psnr))
+        if let ssim = report.ssim { set("ssim", Double(ssim)) }
+        lua_pushinteger(L, lua_Integer(report.forwards + extraForwards))
+        rawSetField(L, -2, "forwards")
+        lua_pushinteger(L, lua_Integer(report.gradients))
+        rawSetField(L, -2, "gradients")
+        set("seconds", report.seconds)
+        set("seconds_per_image", report.seconds / Double(max(n, 1)))
+        try set("success", report.success.map { $0 ? 1 : 0 })
+        try set("sample_accuracy", report.agreement)
+        try set("sample_linf", report.linf)
+        try set("sample_l2", report.l2)
+        lua_createtable(L, Int32(result.losses.count), 0)
+        for (k, loss) in result.losses.enumerated() {
+            lua_pushnumber(L, Double(loss))
+            lua_rawseti(L, -2, lua_Integer(k + 1))
+        }
+        rawSetField(L, -2, "losses")
+        if spec.record {
+            lua_createtable(L, Int32(result.updates.count), 0)
+            for (k, update) in result.updates.enumerated() {
+                TensorBox.push(L, update)
+                lua_rawseti(L, -2, lua_Integer(k + 1))
+            }
+            rawSetField(L, -2, "updates")
+        }
+    }
+}
+
+/// Attack objects in Lua: a userdata holding the `AttackSpec`, with one user value, the table
+/// of the options given as Lua functions.
+enum AttackBox {
+    private static let box = ObjectBox<AttackSpec>(metatable: AttackBindings.metatable)
+
+    /// Pushes an attack for `spec`, copying its function options from the table at `options`.
+    static func push(_ a: LuaArgs, _ spec: AttackSpec, options: Int32) {
+        let L = a.L
+        guard let slot = lua_newuserdatauv(L, MemoryLayout<UnsafeMutableRawPointer?>.size, 1) else {
+            lua_pushnil(L)
+            return
+        }
+        slot.storeBytes(of: Unmanaged.passRetained(spec).toOpaque(), as: UnsafeMutableRawPointer?.self)
+        smia_getmetatable_named(L, AttackBindings.metatable)
+        lua_setmetatable(L, -2)
+        lua_createtable(L, 0, Int32(spec.functions.count))
+        for name in spec.functions {
+            rawGetField(L, options, name)
+            rawSetField(L, -2, name)
+        }
+        _ = lua_setiuservalue(L, -2, 1)
+    }
+
+    static func get(_ L: OpaquePointer, _ index: Int32) -> AttackSpec? { box.get(L, index) }
+    static func release(_ L: OpaquePointer, _ index: Int32) { box.release(L, index) }
+}
