@@ -26,7 +26,7 @@ enum DetectorBindings {
         ("loss", { a in
             let det = try detector(a)
             let heads = try headsArgument(a, 2, det)
-            let boxes = try boxLists(a, 3)
+            let boxes = try BoxTables.read(a, 3, scored: false).map { $0.map(\.box) }
             let shape = heads.heatmap.shape
             guard boxes.count == shape[0] else {
                 throw a.error(3, "expected \(shape[0]) lists of boxes (one per image), got \(boxes.count)")
@@ -52,13 +52,7 @@ enum DetectorBindings {
             for (i, detections) in found.enumerated() {
                 lua_createtable(L, Int32(detections.count), 0)
                 for (j, d) in detections.enumerated() {
-                    lua_createtable(L, 0, 6)
-                    for (name, v) in [("x1", d.box.x1), ("y1", d.box.y1), ("x2", d.box.x2), ("y2", d.box.y2), ("score", d.score)] {
-                        lua_pushnumber(L, Double(v))
-                        rawSetField(L, -2, name)
-                    }
-                    lua_pushinteger(L, lua_Integer(d.box.label))
-                    rawSetField(L, -2, "class")
+                    BoxTables.push(L, d.box, score: d.score)
                     lua_rawseti(L, -2, lua_Integer(j + 1))
                 }
                 lua_rawseti(L, -2, lua_Integer(i + 1))
@@ -113,46 +107,5 @@ enum DetectorBindings {
             throw a.error(i, "field 'heatmap': expected size (N, \(det.numClasses), h, w), got \(describeShape(parts[0].shape))")
         }
         return try DetectorHeads(heatmap: parts[0], size: parts[1], offset: parts[2])
-    }
-
-    /// A list per image of boxes.
-    static func boxLists(_ a: LuaArgs, _ i: Int32) throws -> [[Box]] {
-        guard a.type(i) == LUA_TTABLE else { throw a.typeError(i, "table of boxes per image") }
-        let L = a.L
-        var images: [[Box]] = []
-        for k in 1..<(Int(lua_rawlen(L, i)) + 1) {
-            lua_rawgeti(L, i, lua_Integer(k))
-            defer { smia_pop(L, 1) }
-            guard lua_type(L, -1) == LUA_TTABLE else {
-                throw a.error(i, "image \(k): table of boxes expected, got \(describeValue(L, -1))")
-            }
-            var boxes: [Box] = []
-            for j in 1..<(Int(lua_rawlen(L, -1)) + 1) {
-                lua_rawgeti(L, -1, lua_Integer(j))
-                defer { smia_pop(L, 1) }
-                boxes.append(try box(a, i, image: k, box: j))
-            }
-            images.append(boxes)
-        }
-        return images
-    }
-
-    /// The box on top of the stack: `{x1, y1, x2, y2, class}` or with those names.
-    private static func box(_ a: LuaArgs, _ arg: Int32, image: Int, box j: Int) throws -> Box {
-        let L = a.L
-        let at = "image \(image), box \(j)"
-        guard lua_type(L, -1) == LUA_TTABLE else { throw a.error(arg, "\(at): table {x1, y1, x2, y2, class} expected, got \(describeValue(L, -1))") }
-        let named = lua_rawlen(L, -1) == 0
-        var values: [Double] = []
-        for (k, name) in ["x1", "y1", "x2", "y2", "class"].enumerated() {
-            let t = named ? rawGetField(L, -1, name) : lua_rawgeti(L, -1, lua_Integer(k + 1))
-            defer { smia_pop(L, 1) }
-            guard t == LUA_TNUMBER else { throw a.error(arg, "\(at): field '\(name)': number expected, got \(describeValue(L, -1))") }
-            values.append(lua_tonumberx(L, -1, nil))
-        }
-        guard let label = Int(exactly: values[4]) else {
-            throw a.error(arg, "\(at): class must be an integer (0-based), got \(values[4])")
-        }
-        return Box(x1: Float(values[0]), y1: Float(values[1]), x2: Float(values[2]), y2: Float(values[3]), label: label)
     }
 }

@@ -1,16 +1,5 @@
 import Tensor
 
-/// A box found by a detector, with its confidence (the heatmap peak's probability).
-public struct Detection: Equatable, CustomStringConvertible {
-    public var box: Box
-    public var score: Float
-    public init(box: Box, score: Float) {
-        self.box = box
-        self.score = score
-    }
-    public var description: String { "Detection(\(box), score: \(score))" }
-}
-
 /// Turns detector heads into boxes, as CenterNet's `ctdet_decode`: heatmap probabilities,
 /// peaks that are the maximum of their 3x3 neighbourhood, the `k` best peaks of each image
 /// over all classes, boxes from the size and offset at each peak, then a score threshold and

@@ -85,41 +85,22 @@ extension Tensor {
             throw TensorError("conv_transpose2d: expected bias of size \(g.c), got \(describeShape(bias.shape))")
         }
         var out = [Float](repeating: 0, count: try checkedCount([g.n, g.c, g.h, g.w]))
-        let nbMax = g.chunk
-        var col = [Float](repeating: 0, count: g.c * g.kh * g.kw * nbMax * g.p)
-        var staging = [Float](repeating: 0, count: nbMax > 1 ? g.o * nbMax * g.p : 0)
+        var col = [Float](repeating: 0, count: g.unfoldedCount)
+        var staging = [Float](repeating: 0, count: g.stagingCount)
         x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in
                 col.withUnsafeMutableBufferPointer { pcol in
                     staging.withUnsafeMutableBufferPointer { pst in
                         out.withUnsafeMutableBufferPointer { pout in
-                            // Only read through: `convertLayout` copies from it into the staging.
-                            let xp = UnsafeMutablePointer(mutating: px.baseAddress!)
-                            let wp = pw.baseAddress!, colp = pcol.baseAddress!, outp = pout.baseAddress!
-                            for s0 in stride(from: 0, to: g.n, by: nbMax) {
-                                let nb = Swift.min(nbMax, g.n - s0), ld = nb * g.p
-                                // The input as (in, nb * P): for one sample, as it is.
-                                let gy: UnsafeMutablePointer<Float>
-                                if nb == 1 {
-                                    gy = xp + s0 * g.o * g.p
-                                } else {
-                                    gy = pst.baseAddress!
-                                    parallelFor(nb) { j in
-                                        g.convertLayout(nchw: xp, chunk: gy, channels: g.o, s0: s0, nb: nb, samples: j..<(j + 1), toChunk: true)
-                                    }
-                                }
-                                // col = Wᵀ x by column blocks, then fold into the output by channel.
-                                let blocks = splitRange(ld, parts: coreCount)
-                                parallelFor(blocks.count) { i in
-                                    let r = blocks[i]
-                                    for gi in 0..<g.groups {
-                                        sgemm(transA: true, m: g.k, n: r.count, k: g.og,
-                                              a: wp + gi * g.og * g.k, lda: g.k,
-                                              b: gy + gi * g.og * ld + r.lowerBound, ldb: ld,
-                                              c: colp + gi * g.k * ld + r.lowerBound, ldc: ld)
-                                    }
-                                }
-                                g.foldChunk(colp, s0, nb, into: outp)
+                            guard let xb = px.baseAddress, let wp = pw.baseAddress, let colp = pcol.baseAddress,
+                                  let stp = pst.baseAddress, let outp = pout.baseAddress else { return }
+                            // Only read through: the layout conversion copies from it.
+                            let xp = UnsafeMutablePointer(mutating: xb)
+                            // conv2d's input gradient with x as the output gradient; the
+                            // convolution's input (its first argument) is read only for dW.
+                            for s0 in stride(from: 0, to: g.n, by: g.chunk) {
+                                g.backwardChunk(x: xb, weight: wp, gy: xp, s0: s0, nb: Swift.min(g.chunk, g.n - s0), parts: coreCount,
+                                                col: colp, staging: stp, dx: outp, dw: nil)
                             }
                             if let bias {
                                 let plane = g.h * g.w
@@ -157,38 +138,20 @@ extension Tensor {
 /// as the convolution's input and `x` as its output gradient.
 private func convTransposeWeightGradient(_ g: ConvGeometry, x: Tensor, gradOutput: Tensor, weightShape: [Int]) -> Tensor {
     var dw = [Float](repeating: 0, count: weightShape.reduce(1, *))
-    let nbMax = g.chunk
-    var col = [Float](repeating: 0, count: g.c * g.kh * g.kw * nbMax * g.p)
-    var staging = [Float](repeating: 0, count: nbMax > 1 ? g.o * nbMax * g.p : 0)
+    var col = [Float](repeating: 0, count: g.unfoldedCount)
+    var staging = [Float](repeating: 0, count: g.stagingCount)
     x.storage.withUnsafeBufferPointer { px in
         gradOutput.storage.withUnsafeBufferPointer { pg in
             col.withUnsafeMutableBufferPointer { pcol in
                 staging.withUnsafeMutableBufferPointer { pst in
                     dw.withUnsafeMutableBufferPointer { pdw in
-                        let xp = UnsafeMutablePointer(mutating: px.baseAddress!)
-                        let gp = pg.baseAddress!, colp = pcol.baseAddress!, dwp = pdw.baseAddress!
-                        for s0 in stride(from: 0, to: g.n, by: nbMax) {
-                            let nb = Swift.min(nbMax, g.n - s0), ld = nb * g.p
-                            let gy: UnsafeMutablePointer<Float>
-                            if nb == 1 {
-                                gy = xp + s0 * g.o * g.p
-                            } else {
-                                gy = pst.baseAddress!
-                                parallelFor(nb) { j in
-                                    g.convertLayout(nchw: xp, chunk: gy, channels: g.o, s0: s0, nb: nb, samples: j..<(j + 1), toChunk: true)
-                                }
-                            }
-                            g.unfoldChunk(gp, s0, nb, into: colp)
-                            let kBlocks = splitRange(g.k, parts: coreCount)
-                            parallelFor(kBlocks.count) { i in
-                                let r = kBlocks[i]
-                                for gi in 0..<g.groups {
-                                    sgemm(transB: true, m: g.og, n: r.count, k: ld,
-                                          a: gy + gi * g.og * ld, lda: ld,
-                                          b: colp + (gi * g.k + r.lowerBound) * ld, ldb: ld,
-                                          beta: 1, c: dwp + gi * g.og * g.k + r.lowerBound, ldc: g.k)
-                                }
-                            }
+                        guard let xb = px.baseAddress, let gp = pg.baseAddress, let colp = pcol.baseAddress,
+                              let stp = pst.baseAddress, let dwp = pdw.baseAddress else { return }
+                        // The weight is read only for the input gradient, not asked for here.
+                        let unusedWeight = UnsafePointer(dwp)
+                        for s0 in stride(from: 0, to: g.n, by: g.chunk) {
+                            g.backwardChunk(x: gp, weight: unusedWeight, gy: UnsafeMutablePointer(mutating: xb), s0: s0,
+                                            nb: Swift.min(g.chunk, g.n - s0), parts: coreCount, col: colp, staging: stp, dx: nil, dw: dwp)
                         }
                     }
                 }
