@@ -1,5 +1,6 @@
 import CLua
 import CLuaShim
+import Tensor
 
 /// A table of named options, as constructors take them (`nn.Conv2d{in_channels = 1, ...}`),
 /// with an optional positional shorthand (`nn.Conv2d{1, 16, 3, padding = 1}`). Every key is
@@ -127,6 +128,52 @@ struct LuaOptions {
         if t == LUA_TNIL { return nil }
         guard t == LUA_TSTRING, let s = stringValue(L, -1) else { throw error(name, "string") }
         return s
+    }
+
+    func tensor(_ name: String) throws -> Tensor? {
+        let L = args.L
+        let t = pushValue(name)
+        defer { smia_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        guard let v = TensorBox.get(L, -1) else { throw error(name, "tensor") }
+        return v
+    }
+
+    /// A table of `count` numbers (`betas = {0.9, 0.999}`).
+    func numbers(_ name: String, count: Int) throws -> [Double]? {
+        let L = args.L
+        let t = pushValue(name)
+        defer { smia_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        let expected = "table of \(count) numbers"
+        guard t == LUA_TTABLE, lua_rawlen(L, -1) == count else { throw error(name, expected) }
+        var out: [Double] = []
+        for k in 1...count {
+            let isNumber = lua_rawgeti(L, -1, lua_Integer(k)) == LUA_TNUMBER
+            let v = lua_tonumberx(L, -1, nil)
+            smia_pop(L, 1)
+            guard isNumber, !v.isNaN else { throw error(name, expected) }
+            out.append(v)
+        }
+        return out
+    }
+
+    /// A list of integers (`milestones = {30, 60}`), possibly empty.
+    func integers(_ name: String) throws -> [Int]? {
+        let L = args.L
+        let t = pushValue(name)
+        defer { smia_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        guard t == LUA_TTABLE else { throw error(name, "table of integers") }
+        var out: [Int] = []
+        for k in stride(from: 1, through: Int(lua_rawlen(L, -1)), by: 1) {
+            lua_rawgeti(L, -1, lua_Integer(k))
+            let n = integerValue(L, -1)
+            smia_pop(L, 1)
+            guard let n else { throw error(name, "table of integers") }
+            out.append(n)
+        }
+        return out
     }
 
     /// An integer or a table of two (`3` or `{3, 5}`), as PyTorch's `int or tuple`.
