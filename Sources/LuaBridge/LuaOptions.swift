@@ -200,6 +200,37 @@ struct LuaOptions {
     }
 
     func pair(_ name: String, default value: (Int, Int)) throws -> (Int, Int) { try pair(name) ?? value }
+
+    /// A number or a list of numbers (`0.5` or `{0.485, 0.456, 0.406}`), none of them NaN.
+    func numbers(_ name: String) throws -> [Double]? {
+        let L = args.L
+        let t = pushValue(name)
+        defer { smia_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        let expected = "number or list of numbers"
+        var out: [Double] = []
+        if t == LUA_TNUMBER {
+            out = [lua_tonumberx(L, -1, nil)]
+        } else {
+            guard t == LUA_TTABLE, lua_rawlen(L, -1) > 0 else { throw error(name, expected) }
+            for k in 1...Int(lua_rawlen(L, -1)) {
+                let isNumber = lua_rawgeti(L, -1, lua_Integer(k)) == LUA_TNUMBER
+                let v = lua_tonumberx(L, -1, nil)
+                smia_pop(L, 1)
+                guard isNumber else { throw error(name, message: "number expected at position \(k)") }
+                out.append(v)
+            }
+        }
+        guard !out.contains(where: \.isNaN) else { throw error(name, message: "NaN is not a valid value") }
+        return out
+    }
+
+    /// A number or a table of two (`2` or `{2, 1.5}`), as PyTorch's `float or tuple`.
+    func numberPair(_ name: String) throws -> (Double, Double)? {
+        guard let v = try numbers(name) else { return nil }
+        guard v.count <= 2 else { throw args.error(index ?? 1, "option '\(name)': expected a number or a table of 2 numbers, got \(v.count) numbers") }
+        return v.count == 1 ? (v[0], v[0]) : (v[0], v[1])
+    }
 }
 
 /// `t[name]` without metamethods; pushes the value and returns its type.

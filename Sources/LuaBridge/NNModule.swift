@@ -14,10 +14,11 @@ import Tensor
 enum NNBindings {
     /// Pushes the `smia.nn` table.
     static func open(_ L: OpaquePointer) {
-        lua_createtable(L, 0, Int32(functional.count + LossBindings.functions.count + constructors.count))
-        setFunctions(L, prefix: "nn.", functional)
+        lua_createtable(L, 0, Int32(functional.count + LossBindings.functions.count + constructors.count
+                                    + layerFunctional.count + layerConstructors.count))
+        setFunctions(L, prefix: "nn.", functional + layerFunctional)
         setFunctions(L, prefix: "nn.", LossBindings.functions)
-        setFunctions(L, prefix: "nn.", constructors)
+        setFunctions(L, prefix: "nn.", constructors + layerConstructors)
     }
 
     /// The module metatable: `m(x)`, methods, `m.child` / `m.weight` / `m[i]`, `#m`, printing.
@@ -229,6 +230,7 @@ enum NNBindings {
     private static func forward(_ a: LuaArgs) throws -> Int32 {
         let m = try a.module(1)
         let x = try a.tensor(2)
+        if let det = m as? Detector { return DetectorBindings.pushHeads(a, try det.heads(x)) }
         return a.push(try m.forward(x))
     }
 
@@ -242,6 +244,10 @@ enum NNBindings {
             smia_pop(L, 1)
             let m = try a.module(1)
             let key = try a.string(2)
+            if m is Detector, let method = DetectorBindings.methods.first(where: { $0.0 == key }) {
+                pushFunction(L, key: "detector:" + key, name: key, isMethod: true, method.1)
+                return 1
+            }
             if let child = m.children.first(where: { $0.name == key }) { return a.push(child.module) }
             if let p = (m.ownParameters + m.ownBuffers).first(where: { $0.name == key }) { return a.push(p.tensor, fresh: false) }
         case LUA_TNUMBER:
