@@ -282,6 +282,70 @@ function tests.augmentation()
   H.raises(function() smia.train.augmentation(true) end, "bad argument #1 to 'augmentation'")
 end
 
+function tests.augmentation_moves_boxes()
+  -- One bright box per image, at columns 1..3 (x1 = 1, x2 = 4) and rows 2..5 of an 8x8 image.
+  local n = 16
+  local pattern = {}
+  for r = 0, 7 do
+    pattern[r + 1] = {}
+    for c = 0, 7 do pattern[r + 1][c + 1] = (r >= 2 and r < 6 and c >= 1 and c < 4) and 1 or 0 end
+  end
+  local x = T.from{{pattern}} * T.ones{n, 1, 1, 1}
+  local boxes = {}
+  for k = 1, n do boxes[k] = {{x1 = 1, y1 = 2, x2 = 4, y2 = 6, class = k % 3}} end
+  local rng = smia.train.rng(7)
+  local function check(b, what)
+    for k = 1, n do
+      -- The box is where the bright pixels went.
+      local img = b.x[k][1]
+      local cols, rows = img:sum(1), img:sum(2)
+      local c1, c2, r1, r2
+      for i = 1, 8 do
+        if cols[i] > 0 then c1 = c1 or i - 1; c2 = i end
+        if rows[i] > 0 then r1 = r1 or i - 1; r2 = i end
+      end
+      local box = b.y[k][1]
+      if c1 == nil then
+        H.eq(#b.y[k], 0, what .. ": no box when the object left the image")
+      else
+        H.eq(#b.y[k], 1, what)
+        local got = {box[1] or box.x1, box[2] or box.y1, box[3] or box.x2, box[4] or box.y2, box[5] or box.class}
+        H.same(got, {c1, r1, c2, r2, k % 3}, what .. " sample " .. k)
+      end
+    end
+  end
+  local flipped = smia.train.augmentation{flip = true, vflip = true}({x = x, y = boxes}, rng)
+  check(flipped, "flips")
+  local moved = 0
+  for k = 1, n do if flipped.y[k][1] ~= boxes[k][1] then moved = moved + 1 end end
+  assert(moved > 0, "some boxes moved")
+  check(smia.train.augmentation{crop = 3}({x = x, y = boxes}, rng), "crop")
+  H.eq(boxes[1][1].x1, 1, "the caller's boxes are untouched")
+end
+
+function tests.fit_trains_a_detector_on_lists_of_boxes()
+  -- A model whose output is a table (the detector's heads) and targets that are lists of boxes.
+  local ds = smia.data.endoscopy{split = "train", n = 8}
+  local b = ds:batch{1, 2, 3, 4, 5, 6, 7, 8}
+  smia.seed(3)
+  local det = smia.models.detector{in_channels = 3, num_classes = 5, width = 4}
+  local out = det(b.x)
+  assert(type(out) == "table" and smia.is_tensor(out.heatmap), "det(x) gives a table of heads")
+  local h = smia.train.fit{
+    model = det, optimizer = optim.adam(det, {lr = 0.01}), train = {x = b.x, y = b.y},
+    loss = function(o, batch) return det:loss(o, batch.y) end,
+    val = {x = b.x, y = b.y},
+    metric = function(m, v) return (smia.metrics.map(m:decode(m(v.x), {threshold = 0.01}), v.y)) end,
+    epochs = 3, batch_size = 4, seed = 1, quiet = true, augment = {flip = true, crop = 2},
+  }
+  H.eq(#h.epochs, 3)
+  assert(h.epochs[3].loss < h.epochs[1].loss, "the detection loss went down")
+  assert(h.best == h.best, "a metric came back")
+  H.raises(function()
+    smia.train.fit{model = det, optimizer = optim.adam(det, {lr = 0.01}), train = {x = b.x, y = {b.y[1]}}, quiet = true}
+  end, "option 'train'", "the list y holds 1")
+end
+
 -- Two classes of 1x8x8 images: a bright centre blob or a bright ring, on noise.
 local function blobs(n, seed)
   local coords = T.arange(8) - 3.5

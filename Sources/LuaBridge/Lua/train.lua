@@ -75,7 +75,16 @@ function train.source(data, what)
     local x, y = data.x, data.y
     if x:dim() == 0 then return nil, ("%s.x: expected a tensor with a sample dimension, got a scalar"):format(what) end
     local n = x:shape()[1]
-    if y ~= nil and not smia.is_tensor(y) then return nil, ("%s.y: tensor expected, got %s"):format(what, typename(y)) end
+    if type(y) == "table" and not smia.is_tensor(y) then
+      -- One target per sample as a Lua list (detection: a list of boxes per image).
+      if #y ~= n then return nil, ("%s: x holds %d samples but the list y holds %d"):format(what, n, #y) end
+      return {size = n, batch = function(positions)
+        local ys = {}
+        for k, i in ipairs(positions) do ys[k] = y[i] end
+        return {x = x:index(1, positions), y = ys, indices = positions}
+      end}
+    end
+    if y ~= nil and not smia.is_tensor(y) then return nil, ("%s.y: tensor or list expected, got %s"):format(what, typename(y)) end
     if y ~= nil and (y:dim() == 0 or y:shape()[1] ~= n) then
       return nil, ("%s: x holds %d samples but y does not (size %s)"):format(what, n, table.concat(y:shape(), "x"))
     end
@@ -92,7 +101,7 @@ function train.source(data, what)
       local xs, ys = {}, {}
       for k, i in ipairs(positions) do xs[k], ys[k] = get(data, i) end
       local y
-      if smia.is_tensor(ys[1]) then y = T.stack(ys, 1) elseif type(ys[1]) == "number" then y = T.from(ys) end
+      if smia.is_tensor(ys[1]) then y = T.stack(ys, 1) elseif type(ys[1]) == "number" then y = T.from(ys) elseif type(ys[1]) == "table" then y = ys end
       return {x = T.stack(xs, 1), y = y, indices = positions}
     end}
   end
@@ -146,6 +155,33 @@ local function spatial(y, x)
   return ys[#ys] == xs[#xs] and ys[#ys - 1] == xs[#xs - 1]
 end
 
+-- Labels that are boxes (detection): a Lua list with one list of boxes per sample, each box
+-- {x1, y1, x2, y2, class} or {x1 =, y1 =, x2 =, y2 =, class =} in pixel edges.
+local function box_lists(y, x)
+  return type(y) == "table" and not smia.is_tensor(y) and #y == x:shape()[1]
+end
+
+local function box_coordinates(box)
+  local function get(i, name)
+    local v = box[i]
+    if v == nil then v = box[name] end
+    return v
+  end
+  return get(1, "x1"), get(2, "y1"), get(3, "x2"), get(4, "y2"), get(5, "class")
+end
+
+-- The boxes of sample k moved by `move(x1, y1, x2, y2) -> x1, y1, x2, y2`, as new tables
+-- {x1, y1, x2, y2, class}; boxes left without area are dropped.
+local function move_boxes(boxes, move)
+  local out = {}
+  for _, box in ipairs(boxes) do
+    local x1, y1, x2, y2, class = box_coordinates(box)
+    x1, y1, x2, y2 = move(x1, y1, x2, y2)
+    if x2 > x1 and y2 > y1 then out[#out + 1] = {x1, y1, x2, y2, class} end
+  end
+  return out
+end
+
 -- Each sample flipped along its dimension `from_end` (0: the last) with probability 1/2.
 local function random_flip(b, rng, from_end)
   local n = b.x:shape()[1]
@@ -157,8 +193,24 @@ local function random_flip(b, rng, from_end)
     for _ = 2, t:dim() do shape[#shape + 1] = 1 end
     return T.where(mask:reshape(shape), t:flip(t:dim() - from_end), t)
   end
+  local side = b.x:shape()[b.x:dim() - from_end]
   b.x = apply(b.x)
-  if spatial(b.y, b.x) then b.y = apply(b.y) end
+  if spatial(b.y, b.x) then
+    b.y = apply(b.y)
+  elseif box_lists(b.y, b.x) then
+    local y = {}
+    for k = 1, n do
+      if chosen[k] == 1 then
+        y[k] = move_boxes(b.y[k], function(x1, y1, x2, y2)
+          if from_end == 0 then return side - x2, y1, side - x1, y2 end
+          return x1, side - y2, x2, side - y1
+        end)
+      else
+        y[k] = b.y[k]
+      end
+    end
+    b.y = y
+  end
 end
 
 -- Each sample padded by `pad` zeros on every side, then cropped back to its size at a random place.
@@ -167,14 +219,23 @@ local function random_crop(b, rng, pad)
   local n, h, w = shape[1], shape[#shape - 1], shape[#shape]
   local px = b.x:pad{pad, pad, pad, pad}
   local py = spatial(b.y, b.x) and b.y:pad{pad, pad, pad, pad} or nil
+  local boxes = box_lists(b.y, b.x)
   local xs, ys = {}, {}
   for k = 1, n do
     local top, left = rng:random(2 * pad + 1), rng:random(2 * pad + 1)
     xs[k] = px[k]:narrow(-2, top, h):narrow(-1, left, w)
     if py then ys[k] = py[k]:narrow(-2, top, h):narrow(-1, left, w) end
+    if boxes then
+      -- Pixel column c lands on c + pad - (left - 1); boxes are clipped to the image.
+      local dx, dy = pad - left + 1, pad - top + 1
+      ys[k] = move_boxes(b.y[k], function(x1, y1, x2, y2)
+        return math.max(0, math.min(w, x1 + dx)), math.max(0, math.min(h, y1 + dy)),
+          math.max(0, math.min(w, x2 + dx)), math.max(0, math.min(h, y2 + dy))
+      end)
+    end
   end
   b.x = T.stack(xs, 1)
-  if py then b.y = T.stack(ys, 1) end
+  if py then b.y = T.stack(ys, 1) elseif boxes then b.y = ys end
 end
 
 -- Each sample shifted by a uniform offset in [-delta, delta], kept in [0, 1].
@@ -191,7 +252,8 @@ local augment_options = {flip = "boolean", vflip = "boolean", crop = "number", b
 
 --- An augmentation function(batch, rng) -> batch from options: `flip = true` (horizontal),
 --- `vflip = true`, `crop = pad` (pad with zeros, crop at a random place), `brightness = delta`.
---- Images are N x C x H x W; masks N x H x W follow the flips and crops.
+--- Images are N x C x H x W; masks N x H x W, and lists of boxes per image (detection), follow
+--- the flips and crops (boxes are clipped to the image, and dropped when nothing is left).
 function train.augmentation(options)
   if type(options) ~= "table" then
     error(("bad argument #1 to 'augmentation' (table of options expected, got %s)"):format(typename(options)), 2)
@@ -337,6 +399,8 @@ end
 --- Trains `model` with `optimizer` on `train` for `epochs` epochs. Options:
 ---   loss = function(output, batch) -> scalar tensor (default: cross-entropy with batch.y);
 ---   train = {x =, y =}, a dataset (size, get), or function(epoch, rng) giving batches {x =, y =};
+---     y may be a Lua list with one target per sample (detection: a list of boxes per image);
+---   the model's output may be anything the loss reads (a detector's table of heads);
 ---   val = data for metric(model, val) -> number (default: accuracy), run in eval mode without
 ---     recording after each epoch; mode = "max" (default) or "min": which metric is better;
 ---   epochs = 1, batch_size = 32, seed = 0 (shuffling and augmentation), shuffle = true,
