@@ -1,14 +1,7 @@
 -- The example scripts run as a user runs them, from the package root.
 local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/helpers.lua")
-local root = (debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/../../"
 
-local function host()
-  local lowest = 0
-  while arg[lowest - 1] ~= nil do lowest = lowest - 1 end
-  return arg[lowest]
-end
-
-local function quote(s) return "'" .. tostring(s):gsub("'", [['\'']]) .. "'" end
+local host, quote, root = H.host, H.quote, H.root
 
 local tests = {}
 
