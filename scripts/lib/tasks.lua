@@ -23,7 +23,7 @@ tasks.ct_lung = {
   title = "CT lung segmentation (background, left lung, right lung)",
   kind = "segmentation",
   data = function(n) return smia.data.ct_lung{split = "test", n = n} end,
-  model = function() return smia.models.unet{in_channels = 1, num_classes = 3, width = 8, depth = 3} end,
+  model = function() return smia.models.unet{in_channels = 1, num_classes = 3, width = 4, depth = 3} end,
   weights = "models/ct_lung.safetensors",
   full_n = 500,
   classes = {1, 2},
@@ -33,7 +33,7 @@ tasks.endoscopy = {
   title = "Endoscopy artefact detection (5 classes)",
   kind = "detection",
   data = function(n) return smia.data.endoscopy{split = "test", n = n} end,
-  model = function() return smia.models.detector{in_channels = 3, num_classes = 5, width = 16} end,
+  model = function() return smia.models.detector{in_channels = 3, num_classes = 5, width = 8} end,
   weights = "models/endoscopy.safetensors",
   full_n = 500,
 }
