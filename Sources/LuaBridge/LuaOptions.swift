@@ -225,6 +225,24 @@ struct LuaOptions {
         return out
     }
 
+    /// A list of strings (`{"accuracy", "var"}`).
+    func strings(_ name: String) throws -> [String]? {
+        let L = args.L
+        let t = pushValue(name)
+        defer { smia_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        guard t == LUA_TTABLE else { throw error(name, "list of strings") }
+        var out: [String] = []
+        for k in stride(from: 1, through: Int(lua_rawlen(L, -1)), by: 1) {
+            let isString = lua_rawgeti(L, -1, lua_Integer(k)) == LUA_TSTRING
+            let v = stringValue(L, -1)
+            smia_pop(L, 1)
+            guard isString, let v else { throw error(name, message: "string expected at position \(k)") }
+            out.append(v)
+        }
+        return out
+    }
+
     /// A number or a table of two (`2` or `{2, 1.5}`), as PyTorch's `float or tuple`.
     func numberPair(_ name: String) throws -> (Double, Double)? {
         guard let v = try numbers(name) else { return nil }
