@@ -130,4 +130,29 @@ function H.square_detector()
   return det
 end
 
+--- The fixture small CNN's architecture (../shared/fixtures/README.md), in PyTorch's names.
+function H.small_cnn()
+  local nn = smia.nn
+  return nn.Sequential{
+    nn.Conv2d{1, 16, 3, padding = 1}, nn.BatchNorm2d{16}, nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d{16, 32, 3, padding = 1}, nn.BatchNorm2d{32}, nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(), nn.Linear{1568, 64}, nn.ReLU(), nn.Linear{64, 10},
+  }
+end
+
+--- The package root, for tests that run scripts as a user does.
+H.root = (debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/../../"
+
+--- The interpreter running the tests (the most negative index of `arg`), to start children.
+function H.host()
+  assert(type(arg) == "table", "these tests need the global 'arg'")
+  local lowest = 0
+  while arg[lowest - 1] ~= nil do lowest = lowest - 1 end
+  assert(lowest < 0, "cannot find the interpreter in 'arg'")
+  return arg[lowest]
+end
+
+--- A string quoted for the shell.
+function H.quote(s) return "'" .. tostring(s):gsub("'", [['\'']]) .. "'" end
+
 return H

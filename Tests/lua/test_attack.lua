@@ -7,13 +7,7 @@ local H = dofile(dir .. "/helpers.lua")
 local root = dir .. "/../../"
 local fixtures = "../shared/fixtures/"
 
-local function small_cnn()
-  return nn.Sequential{
-    nn.Conv2d{1, 16, 3, padding = 1}, nn.BatchNorm2d{16}, nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d{16, 32, 3, padding = 1}, nn.BatchNorm2d{32}, nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Linear{1568, 64}, nn.ReLU(), nn.Linear{64, 10},
-  }
-end
+local small_cnn = H.small_cnn
 
 -- The fixture classifier (eval mode, with batch norm) and its data.
 local function fixture_classifier()

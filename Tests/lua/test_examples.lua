@@ -1,16 +1,7 @@
 -- The example scripts run as a user runs them, from the package root.
 local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/helpers.lua")
-local root = (debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/../../"
 
--- The running host: arg[-1] (or lower) when run as `smia-lua Tests/lua/run.lua`; inside the
--- Swift suite there is none below the script, so the release build's host.
-local function host()
-  local lowest = 0
-  while arg and arg[lowest - 1] ~= nil do lowest = lowest - 1 end
-  return lowest < 0 and arg[lowest] or root .. ".build/release/smia-lua"
-end
-
-local function quote(s) return "'" .. tostring(s):gsub("'", [['\'']]) .. "'" end
+local host, quote, root = H.host, H.quote, H.root
 
 local tests = {}
 
