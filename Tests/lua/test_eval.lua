@@ -46,6 +46,65 @@ function tests.segmentation_rows()
   assert(rows[2].pixel_accuracy and rows[2].dice, "segmentation metrics after attack")
 end
 
+function tests.detection_rows()
+  local ds = smia.data.endoscopy{split = "val", n = 3, size = 32}
+  smia.seed(6)
+  local det = smia.models.detector{in_channels = 3, num_classes = 5, width = 4}:eval()
+  local threshold = 0.05
+  local rows = smia.eval{model = det, data = ds, progress = false, keep = 2, batch_size = 2, threshold = threshold,
+                         attacks = {{"pgd", smia.attack.pgd{steps = 2}}, {"dag", smia.attack.dag{steps = 3}}}}
+  H.eq(#rows, 3)
+  local all = ds:batch{1, 2, 3}
+  local found = det:decode(det(all.x), {threshold = threshold})
+  H.eq(rows[1].method, "clean")
+  H.near(rows[1].map50, smia.metrics.map(found, all.y), 1e-12, "clean map50")
+  H.near(rows[1].iou, smia.metrics.mean_box_iou(found, all.y), 1e-12, "clean iou")
+  for i = 2, 3 do
+    assert(rows[i].map50 and rows[i].iou and rows[i].success_rate and rows[i].linf, rows[i].method)
+    assert(rows[i].accuracy == nil and rows[i].pixel_accuracy == nil)
+  end
+  -- Examples: the images kept, true and predicted boxes per image, ready for a figure.
+  local ex = rows.examples
+  H.same(ex.x:shape(), {2, 3, 32, 32})
+  H.eq(#ex.y, 2)
+  H.eq(#ex.predictions, 2)
+  H.eq(ex.y[1][1][5], all.y[1][1][5])
+  H.eq(#ex.methods[1].predictions, 2)
+  local d = H.tmpdir()
+  smia.report.figure(d .. "/det.png", {{images = ex.x, boxes = ex.y}, {images = ex.methods[1].x_adv, boxes = ex.methods[1].predictions}})
+  H.eq(smia.image.read(d .. "/det.png"):shape()[1], 3, "an RGB figure")
+  H.rmdir(d)
+  -- The IoU figure as defined: per true box the best same-class IoU, 0 without one.
+  local truths = {{{0, 0, 10, 10, 0}, {20, 20, 30, 30, 1}}}
+  local dets = {{{0, 0, 10, 5, 0, 0.9}, {0, 0, 10, 10, 1, 0.8}}}
+  H.near(smia.metrics.mean_box_iou(dets, truths), 0.25, 1e-6, "mean box iou")
+end
+
+function tests.detection_eval_lowers_map_of_a_trained_detector()
+  -- The squares detector on its squares, saved as PNG files with a box list (smia.data.boxes).
+  local det = H.square_detector()
+  local x, boxes = H.squares(6, 999)
+  local d = H.tmpdir()
+  local csv = io.open(d .. "/boxes.csv", "w")
+  for i = 1, 6 do
+    smia.image.write(("%s/%d.png"):format(d, i), x[i])
+    local b = boxes[i][1]
+    csv:write(("%d.png,%d,%d,%d,%d,%d\n"):format(i, b[1], b[2], b[3], b[4], b[5]))
+  end
+  csv:close()
+  local ds = smia.data.boxes{d .. "/boxes.csv", root = d, classes = 2, channels = 1}
+  local budget = {eps = 32 / 255, step = 8 / 255, steps = 10}
+  local rows = smia.eval{model = det, data = ds, progress = false, batch_size = 4,
+                         attacks = {{"pgd", smia.attack.pgd(budget)}, {"smia", smia.attack.smia(budget)},
+                                    {"dag", smia.attack.dag{steps = 60, gamma = 4 / 255}}}}
+  H.rmdir(d)
+  assert(rows[1].map50 > 0.6, "clean map50 " .. rows[1].map50)
+  for i = 2, 4 do
+    assert(rows[i].map50 < rows[1].map50 - 0.3, ("%s: map50 %g from %g"):format(rows[i].method, rows[i].map50, rows[1].map50))
+    assert(rows[i].iou < rows[1].iou, rows[i].method .. ": iou")
+  end
+end
+
 function tests.bad_options()
   local ds, m = smia.data.fundus{split = "val", n = 2, size = 16}, classifier()
   local a = smia.attack.fgsm{}
@@ -57,7 +116,8 @@ function tests.bad_options()
     {{model = m, data = ds, attacks = {a}}, "attacks[1] must be {name, attack}"},
     {{model = m, data = ds, attacks = {}, n = 0}, "'n' must be a positive integer"},
     {{model = m, data = ds, attacks = {}, batch_size = 1.5}, "'batch_size' must be a positive integer"},
-    {{model = m, data = smia.data.endoscopy{n = 1}, attacks = {}}, "eval covers classification and segmentation"},
+    {{model = m, data = smia.data.endoscopy{n = 1}, attacks = {}}, "'model' must be a detector (smia.models.detector)"},
+    {{model = m, data = ds, attacks = {}, threshold = "x"}, "'threshold' must be a number"},
   }
   for i, case in ipairs(cases) do
     local ok, message = pcall(smia.eval, case[1])

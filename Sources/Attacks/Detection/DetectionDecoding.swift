@@ -28,6 +28,11 @@ public struct DetectionDecoder {
 
     /// Per image, the detections in input pixels, best first.
     public func decode(_ heads: DetectorHeads) throws -> [[Detection]] {
+        try decodePeaks(heads).map { $0.map(\.detection) }
+    }
+
+    /// `decode`, with each detection's heatmap position: class · h · w + y · w + x.
+    func decodePeaks(_ heads: DetectorHeads) throws -> [[(detection: Detection, peak: Int)]] {
         let (probabilities, peaks) = try withoutGrad {
             let p = heads.heatmap.sigmoid()
             return (p, try Tensor.maxPool2d(p, Pool2dOptions(kernel: (3, 3), stride: (1, 1), padding: (1, 1))))
@@ -36,7 +41,7 @@ public struct DetectionDecoder {
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let plane = h * w, s = Float(stride)
         let size = heads.size.storage, offset = heads.offset.storage
-        var result: [[Detection]] = []
+        var result: [[(detection: Detection, peak: Int)]] = []
         for i in 0..<n {
             var candidates: [(score: Float, index: Int)] = []
             for j in 0..<(c * plane) {
@@ -45,8 +50,9 @@ public struct DetectionDecoder {
                 if v == peaks.storage[at] && v >= threshold { candidates.append((v, j)) }
             }
             candidates.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
-            var boxes: [Box] = [], scores: [Float] = []
+            var boxes: [Box] = [], scores: [Float] = [], cells: [Int] = []
             for (score, j) in candidates.prefix(k) {
+                cells.append(j)
                 let cls = j / plane, at = j % plane, y = at / w, x = at % w
                 let bw = size[(i * 2) * plane + at] * s, bh = size[(i * 2 + 1) * plane + at] * s
                 let cx = (Float(x) + offset[(i * 2) * plane + at]) * s
@@ -55,7 +61,7 @@ public struct DetectionDecoder {
                 scores.append(score)
             }
             let kept = nmsIoU.map { nonMaximumSuppression(boxes, scores: scores, iouThreshold: $0) } ?? Array(boxes.indices)
-            result.append(kept.map { Detection(box: boxes[$0], score: scores[$0]) })
+            result.append(kept.map { (Detection(box: boxes[$0], score: scores[$0]), cells[$0]) })
         }
         return result
     }
