@@ -14,7 +14,8 @@
 --      (segmentation, detection), and SMIA, task metrics and Var (the variance of the final
 --      perturbation per image, averaged);
 --   4. the Fashion-MNIST table (paper Table 5): clean, FGSM, PGD and SMIA accuracy.
--- Every iterative attack takes --steps steps of --step within the L∞ ball of radius --eps
+-- Every iterative attack takes --steps steps of --step within the L∞ ball of radius --eps (PGD
+-- from a random start, as Madry et al.; without one it would be DEV itself)
 -- (FGSM one step of --eps; DeepFool and DAG --steps iterations, DAG with steps of --step).
 -- It prints the tables and writes DIR/tables.md, DIR/results.csv, DIR/results.json (one object
 -- per task and method; figures as fractions) and pictures in DIR/figures: per task the clean,
@@ -81,7 +82,7 @@ local function attacks(kind, p, only)
   end
   local list = {
     {"fgsm", function() return smia.attack.fgsm{eps = p.eps} end},
-    {"pgd", function() return smia.attack.pgd(with{random_start = false}) end},
+    {"pgd", function() return smia.attack.pgd(with{random_start = true, seed = 1}) end},
     kind == "classification" and {"deepfool", function() return smia.attack.deepfool{steps = p.steps} end}
       or {"dag", function() return smia.attack.dag{steps = p.steps, gamma = p.step} end},
     {"dev", function() return smia.attack.dev(with{record = true}) end},
