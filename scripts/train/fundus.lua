@@ -2,7 +2,7 @@
 -- retinopathy grades 0-4 on the generated fundus benchmark), and writes its card
 -- (models/fundus.md) with the held-out accuracy and false positive rate.
 --
---   smia-lua scripts/train/fundus.lua [--n 8000] [--epochs 12] [--seed 1] [--out models/fundus.safetensors]
+--   smia-lua scripts/train/fundus.lua [--n 6000] [--epochs 8] [--seed 1] [--out models/fundus.safetensors]
 --
 -- Data: smia.data.fundus (64x64 RGB): split "train" trains, "val" picks the best epoch, "test"
 -- is held out. Model: smia.models.simple_cnn with input normalization inside the model, so
@@ -12,7 +12,7 @@ local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
 local cli = dofile(here .. "/../lib/cli.lua")
 local card = dofile(here .. "/../lib/card.lua")
 
-local o = cli.parse(arg, {n = 8000, val = 500, test = 1000, epochs = 12, seed = 1, lr = 0.003, batch_size = 64,
+local o = cli.parse(arg, {n = 6000, val = 500, test = 1000, epochs = 8, seed = 1, lr = 0.003, batch_size = 64,
                           width = 16, depth = 4, out = "models/fundus.safetensors"},
   "smia-lua scripts/train/fundus.lua [--n N] [--val N] [--test N] [--epochs E] [--seed S] [--lr X] [--batch-size B] [--width W] [--depth D] [--out PATH]")
 
