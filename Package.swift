@@ -18,7 +18,9 @@ let package = Package(
 
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CZlib"]),
         .target(name: "Attacks", dependencies: ["Tensor"]),
-        .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"]),
+        // The Lua parts of the smia module (Sources/LuaBridge/Lua) are compiled into the binary.
+        .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"],
+                resources: [.embedInCode("Lua/prelude.lua"), .embedInCode("Lua/train.lua"), .embedInCode("Lua/eval.lua")]),
         .executableTarget(name: "smia-lua", dependencies: ["LuaBridge", "CLuaShim", "CLua", "CEditLine"]),
 
         // Loads the PyTorch fixtures of ../shared/fixtures for the test targets.

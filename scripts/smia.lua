@@ -1,186 +1,320 @@
--- smia.lua: the main job of smia-lua.
+-- smia.lua: the main job of smia-lua. It reproduces the experiments of "Stabilized Medical
+-- Image Attacks" (Qi et al., ICLR 2021; see ../shared/SMIA.md) on the project's own data:
+-- three generated medical tasks (fundus grading, CT lung segmentation, endoscopy artefact
+-- detection) and Fashion-MNIST, each with the model shipped in models/.
 --
--- A small end-to-end run you can read in one sitting, until the medical benchmarks and the
--- attack library arrive:
---   1. generate a two-class image problem: textured gray images, half of them with a faint
---      round "lesion" somewhere in the image;
---   2. build a small CNN with smia.nn and train it with autograd (SGD with momentum);
---   3. attack it with DEV (iterative FGSM on the cross-entropy) and with SMIA, both written
---      out below in plain Lua on smia's tensors (see ../shared/SMIA.md for the method);
---   4. print clean and adversarial accuracy, the perturbations' variance (Var) and the
---      consistency of consecutive updates (Cos) for each attack.
+--   smia-lua scripts/smia.lua [options]        (make run does this with no options)
 --
--- Run:  smia-lua scripts/smia.lua [--n 200] [--epochs 4] [--eps 0.0314] [--step 0.0078] [--steps 10] [--alpha 1] [--seed 1]
+-- For each task, on the first --n held-out images:
+--   1. the clean metrics of the model;
+--   2. the ablation (paper Table 1): DEV (the task loss alone, iterative sign steps) against
+--      DEV+STA (SMIA, with the stabilization term), task metrics and Cos (the cosine between
+--      consecutive updates: mean, and the share of positive values);
+--   3. the comparison (paper Table 6): FGSM, PGD, DeepFool (classification) or DAG
+--      (segmentation, detection), and SMIA, task metrics and Var (the variance of the final
+--      perturbation per image, averaged);
+--   4. the Fashion-MNIST table (paper Table 5): clean, FGSM, PGD and SMIA accuracy.
+-- Every iterative attack takes --steps steps of --step within the L∞ ball of radius --eps (PGD
+-- from a random start, as Madry et al.; without one it would be DEV itself)
+-- (FGSM one step of --eps; DeepFool and DAG --steps iterations, DAG with steps of --step).
+-- It prints the tables and writes DIR/tables.md, DIR/results.csv, DIR/results.json (one object
+-- per task and method; figures as fractions) and pictures in DIR/figures: per task the clean,
+-- adversarial and perturbation images of each method, and the perturbation of DEV and SMIA at
+-- iterations 1, 4 and 9. Progress goes to stderr when it is a terminal.
+--
+-- Options:
+--   --tasks LIST   comma-separated: fundus,ct_lung,endoscopy,fashion_mnist (default: all)
+--   --n N          images per task (default 100); --full: each task's whole held-out set
+--   --eps X        L∞ radius (default 8/255)      --step X   step size (default 2/255)
+--   --steps K      iterations (default 10)        --alpha A  SMIA's α (default 1)
+--   --out DIR      output folder (default out)
+--   --sweep iterations|eps|alpha   instead of the tables above, the paper's sweeps (Tables 2-4):
+--                  PGD, DeepFool or DAG and SMIA (with FGSM for eps) over 5-25 iterations,
+--                  eps 2/255-16/255 (step eps/4), or SMIA's α from 0 to 2.
+local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
+local cli = dofile(here .. "/lib/cli.lua")
+local tasks = dofile(here .. "/lib/tasks.lua")
+local T = smia.tensor
 
-local smia = require("smia")
-local T, nn = smia.tensor, smia.nn
-
--- Options -----------------------------------------------------------------------------------
-
-local options = { n = 1024, epochs = 6, eps = 8 / 255, step = 2 / 255, steps = 10, alpha = 1, seed = 1 }
-
-local function usage(message)
-  io.stderr:write(("smia.lua: %s\nusage: smia-lua scripts/smia.lua [--n N] [--epochs E] [--eps X] [--step X] [--steps K] [--alpha A] [--seed S]\n"):format(message))
-  os.exit(2)
+local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashion_mnist] [--n N | --full] "
+  .. "[--eps X] [--step X] [--steps K] [--alpha A] [--out DIR] [--sweep iterations|eps|alpha]"
+local o = cli.parse(arg, {tasks = table.concat(tasks.order, ","), n = 100, full = false, eps = 8 / 255, step = 2 / 255,
+                          steps = 10, alpha = 1.0, out = "out", sweep = cli.optional("string")}, usage)
+if o.n < 1 then o.fail(("--n must be at least 1, got %d"):format(o.n)) end
+if not (o.eps > 0 and o.eps <= 1) then o.fail(("--eps must be in (0, 1], got %g"):format(o.eps)) end
+if not (o.step > 0 and o.step <= 1) then o.fail(("--step must be in (0, 1], got %g"):format(o.step)) end
+if o.steps < 1 then o.fail(("--steps must be at least 1, got %d"):format(o.steps)) end
+if not (o.alpha >= 0) then o.fail(("--alpha must be >= 0, got %g"):format(o.alpha)) end
+if o.sweep and o.sweep ~= "iterations" and o.sweep ~= "eps" and o.sweep ~= "alpha" then
+  o.fail(("--sweep must be iterations, eps or alpha, got '%s'"):format(o.sweep))
 end
-
-local i = 1
-while i <= #arg do
-  local name = arg[i]:match("^%-%-(%a+)$")
-  if not name or options[name] == nil then usage(("unknown option '%s'"):format(arg[i])) end
-  local value = tonumber(arg[i + 1])
-  if not value then usage(("option --%s expects a number"):format(name)) end
-  options[name] = value
-  i = i + 2
-end
-if options.n < 16 or options.n % 2 ~= 0 then usage("--n must be an even number >= 16") end
-if options.eps < 0 or options.step <= 0 or options.steps < 1 or options.epochs < 1 then
-  usage("--eps must be >= 0, --step > 0, --steps and --epochs >= 1")
-end
-
-local progress = io.stderr
-local function say(fmt, ...) progress:write(fmt:format(...), "\n") end
-
--- 1. Data: textured backgrounds; class 1 carries a faint blob ------------------------------
-
-local SIZE = 24
-
--- n images (n, 1, SIZE, SIZE) and labels (n): alternating classes, everything from `seed`.
-local function make_images(n, seed)
-  local rows = T.arange(SIZE):reshape{SIZE, 1}
-  local cols = T.arange(SIZE):reshape{1, SIZE}
-  -- Texture: blurred noise, plus a random brightness per image.
-  local texture = nn.gaussian_blur(T.randn({n, 1, SIZE, SIZE}, seed), 5, 1.5) * 0.35
-  local brightness = T.rand({n, 1, 1, 1}, seed + 1) * 0.3 + 0.35
-  local placement = T.rand({n, 3}, seed + 2)
-  local images, labels = {}, {}
-  for k = 1, n do
-    local label = (k - 1) % 2
-    local image = texture[k] + brightness[k]
-    if label == 1 then
-      local cy = 4 + placement[k][1] * (SIZE - 8)
-      local cx = 4 + placement[k][2] * (SIZE - 8)
-      local radius = 1.5 + placement[k][3] * 1.5
-      local d2 = (rows - cy) ^ 2 + (cols - cx) ^ 2
-      image = image + (d2 * (-1 / (2 * radius * radius))):exp() * 0.45
-    end
-    images[k] = image:clamp(0, 1)
-    labels[k] = label
+local selected = {}
+for name in o.tasks:gmatch("[^,]+") do
+  if not tasks[name] or name == "order" then o.fail(("unknown task '%s' (expected %s)"):format(name, table.concat(tasks.order, ", "))) end
+  -- A task whose model was not trained here is left out, saying how to train it.
+  local f = io.open(tasks[name].weights, "rb")
+  if f then
+    f:close()
+    selected[#selected + 1] = name
+  else
+    io.stderr:write(("smia.lua: leaving out %s: %s is missing (train it with smia-lua scripts/train/%s.lua)\n")
+      :format(name, tasks[name].weights, name))
   end
-  return T.stack(images, 1), T.from(labels)
+end
+if #selected == 0 then o.fail("--tasks names no task with a trained model") end
+
+local terminal = smia.is_terminal(2)
+local function progress(message)
+  if terminal then io.stderr:write(message, "\n") end
 end
 
--- 2. Model and training ---------------------------------------------------------------------
+-- Attacks ------------------------------------------------------------------------------------
 
-smia.seed(options.seed)
-local model = nn.Sequential{
-  nn.Conv2d{1, 8, 3, padding = 1}, nn.BatchNorm2d{8}, nn.ReLU{}, nn.MaxPool2d{2},
-  nn.Conv2d{8, 16, 3, padding = 1}, nn.BatchNorm2d{16}, nn.ReLU{}, nn.MaxPool2d{2},
-  nn.Flatten{}, nn.Linear{16 * 6 * 6, 32}, nn.ReLU{}, nn.Linear{32, 2},
+-- The methods run on a task of `kind` with budget p = {eps, step, steps, alpha}; `only` limits
+-- them to some names.
+local function attacks(kind, p, only)
+  local budget = {eps = p.eps, step = p.step, steps = p.steps}
+  local function with(extra)
+    local t = {}
+    for k, v in pairs(budget) do t[k] = v end
+    for k, v in pairs(extra) do t[k] = v end
+    return t
+  end
+  local list = {
+    {"fgsm", function() return smia.attack.fgsm{eps = p.eps} end},
+    {"pgd", function() return smia.attack.pgd(with{random_start = true, seed = 1}) end},
+    kind == "classification" and {"deepfool", function() return smia.attack.deepfool{steps = p.steps} end}
+      or {"dag", function() return smia.attack.dag{steps = p.steps, gamma = p.step} end},
+    {"dev", function() return smia.attack.dev(with{record = true}) end},
+    {"smia", function() return smia.attack.smia(with{alpha = p.alpha, record = true}) end},
+  }
+  local out = {}
+  for _, entry in ipairs(list) do
+    if not only or only[entry[1]] then out[#out + 1] = {entry[1], entry[2]()} end
+  end
+  return out
+end
+
+local metric_columns = {
+  classification = {"accuracy", "fpr"},
+  segmentation = {"pixel_accuracy", "jaccard"},
+  detection = {"iou", "map50"},
 }
 
-local function accuracy(logits, labels)
-  local correct = logits:argmax(2):eq(labels):sum():item()
-  return correct / labels:numel()
+local function columns(kind, ...)
+  local out = {}
+  for _, c in ipairs(metric_columns[kind]) do out[#out + 1] = c end
+  for _, c in ipairs{...} do out[#out + 1] = c end
+  return out
 end
 
-local train_x, train_y = make_images(options.n, options.seed * 1000)
-local test_x, test_y = make_images(math.max(64, options.n // 4), options.seed * 1000 + 500)
+-- Pictures -----------------------------------------------------------------------------------
 
-local params = model:parameters()
-local velocity = {}
-for k, p in ipairs(params) do velocity[k] = T.zeros(p:shape()) end
-local loss_of = smia.autograd.grad(function(weights, x, y)
-  return nn.cross_entropy(model(x), y)
-end)
+-- A figure column showing images with a task's predictions drawn on them.
+local function view(kind, images, predictions)
+  local c = {images = images}
+  if kind == "classification" then c.labels = predictions
+  elseif kind == "segmentation" then c.masks = predictions
+  else c.boxes = predictions end
+  return c
+end
 
-local batch, rate, momentum = 32, 0.05, 0.9
-local started = smia.clock()
-for epoch = 1, options.epochs do
-  model:train()
-  local total, batches = 0, 0
-  -- Shuffle (Fisher-Yates on Lua's own seeded generator, the same on every machine).
-  math.randomseed(options.seed * 100 + epoch)
-  local order = {}
-  for k = 1, options.n do order[k] = k end
-  for k = options.n, 2, -1 do
-    local j = math.random(k)
-    order[k], order[j] = order[j], order[k]
-  end
-  for first = 1, options.n, batch do
-    local idx = table.move(order, first, math.min(first + batch - 1, options.n), 1, {})
-    local grads, loss = loss_of(params, train_x:index(1, idx), train_y:index(1, idx))
-    for k, p in ipairs(params) do
-      velocity[k]:mul_(momentum):add_(grads[k])
-      p:sub_(velocity[k] * rate)
+local function comparison_figure(path, kind, examples, methods)
+  local eps_scale = o.eps
+  local columns_ = {view(kind, examples.x, examples.predictions)}
+  for _, m in ipairs(examples.methods) do
+    if methods[m.name] then
+      columns_[#columns_ + 1] = view(kind, m.x_adv, m.predictions)
+      columns_[#columns_ + 1] = {images = smia.report.heat_map(m.x_adv - examples.x, eps_scale)}
     end
-    total, batches = total + loss, batches + 1
   end
-  model:eval()
-  say("epoch %d  loss %.4f  test accuracy %.3f", epoch, total / batches,
-      smia.no_grad(function() return accuracy(model(test_x), test_y) end))
-end
-say("trained in %.1f s", smia.clock() - started)
-
--- 3. DEV and SMIA, written out --------------------------------------------------------------
-
--- The paper's objective (SMIA.md): at iteration 1 the deviation L(f(x̃), y); from iteration 2
--- on, L(f(x̃), y) − α·L(f(x̃), softmax f(x + W∗η)), η = x̃ − x and W a normalized 5×5
--- Gaussian (σ = 1). The gradient flows through the target too. α = 0 gives DEV.
-local function attack(x, y, alpha)
-  local adversarial = x
-  local updates = {}
-  for iteration = 1, options.steps do
-    local g = smia.autograd.grad(function(current)
-      local output = model(current)
-      local loss = nn.cross_entropy(output, y)
-      if iteration >= 2 and alpha ~= 0 then
-        local target = model(x + nn.gaussian_blur(current - x, 5, 1)):softmax(2)
-        loss = loss - nn.cross_entropy(output, target) * alpha
-      end
-      return loss
-    end)(adversarial)
-    local stepped = adversarial + g:sign() * options.step
-    -- Project onto the L∞ ball of radius eps around x, then onto the valid range.
-    local next_image = T.minimum(T.maximum(stepped, x - options.eps), x + options.eps):clamp(0, 1)
-    updates[#updates + 1] = next_image - adversarial
-    adversarial = next_image
-  end
-  return adversarial, updates
+  smia.report.figure(path, columns_, {scale = 2})
 end
 
--- Var: variance of η's values per image, averaged. Cos: cosine of consecutive updates.
+-- Per image: the variance of a perturbation's values, and the cosine of two updates; averaged.
 local function variance(eta)
-  return eta:flatten(2):var(2, false):mean():item()
+  local k = eta:shape()[1]
+  return eta:reshape{k, -1}:var(2, false):mean():item()
+end
+local function cosine(a, b)
+  local k = a:shape()[1]
+  a, b = a:reshape{k, -1}, b:reshape{k, -1}
+  local norms = (a * a):sum(2):sqrt() * (b * b):sum(2):sqrt()
+  return ((a * b):sum(2) / norms:clamp(1e-12, math.huge)):mean():item()
 end
 
-local function consistency(updates)
-  local sum, positive, count = 0, 0, 0
-  for k = 2, #updates do
-    local a, b = updates[k - 1]:flatten(2), updates[k]:flatten(2)
-    local dots = (a * b):sum(2)
-    local norms = a:norm(2) * b:norm(2)
-    for s = 1, dots:numel() do
-      local norm = norms[s]
-      if norm > 0 then
-        local c = dots[s] / norm
-        sum, count = sum + c, count + 1
-        if c > 0 then positive = positive + 1 end
+-- DEV and SMIA on the kept images, with the perturbation at chosen iterations: a figure, and
+-- rows {method, iteration, var, cos} for the tables.
+local function iterations_figure(path, kind, model, examples, p)
+  local shown = {}
+  for _, t in ipairs{1, 4, 9} do
+    if t <= p.steps then shown[#shown + 1] = t end
+  end
+  local figure_columns, rows = {}, {}
+  for _, name in ipairs{"dev", "smia"} do
+    local attack = attacks(kind, p, {[name] = true})[1][2]
+    local _, stats = attack:run(model, examples.x, examples.y)
+    local eta = T.zeros_like(examples.x)
+    for t, update in ipairs(stats.updates) do
+      eta = eta + update
+      for _, s in ipairs(shown) do
+        if s == t then
+          figure_columns[#figure_columns + 1] = {images = smia.report.heat_map(eta, p.eps)}
+          rows[#rows + 1] = {method = name, iteration = t, var = variance(eta),
+                             cos = t > 1 and cosine(update, stats.updates[t - 1]) or nil}
+        end
       end
     end
   end
-  if count == 0 then return 0, 0 end
-  return sum / count, positive / count
+  smia.report.figure(path, figure_columns, {scale = 2})
+  return rows
 end
 
-local clean_accuracy = smia.no_grad(function() return accuracy(model(test_x), test_y) end)
-print(("%-6s %9s %12s %10s %9s"):format("method", "accuracy", "Var", "Cos mean", "Cos > 0"))
-print(("%-6s %9.3f %12s %10s %9s"):format("clean", clean_accuracy, "-", "-", "-"))
-for _, method in ipairs{ { "DEV", 0 }, { "SMIA", options.alpha } } do
-  local started_attack = smia.clock()
-  local adversarial, updates = attack(test_x, test_y, method[2])
-  local robust = smia.no_grad(function() return accuracy(model(adversarial), test_y) end)
-  local cos_mean, cos_positive = consistency(updates)
-  print(("%-6s %9.3f %12.3e %10.3f %8.1f%%"):format(method[1], robust, variance(adversarial - test_x), cos_mean, cos_positive * 100))
-  say("%s: %d steps on %d images in %.2f s", method[1], options.steps, test_y:numel(), smia.clock() - started_attack)
+-- Tables -------------------------------------------------------------------------------------
+
+local function subset(rows, methods)
+  local out = {}
+  for _, r in ipairs(rows) do
+    if methods[r.method] then out[#out + 1] = r end
+  end
+  return out
 end
+
+local function set(list)
+  local s = {}
+  for _, v in ipairs(list) do s[v] = true end
+  return s
+end
+
+-- A Markdown section: a heading, a sentence, then the tables (one per task, as smia.report
+-- writes them, one heading level down).
+local function section(title, text, rows, cols)
+  local body = smia.report.markdown(rows, {columns = cols}):gsub("## ", "### ")
+  return ("## %s\n\n%s\n\n%s"):format(title, text, body)
+end
+
+-- The experiments --------------------------------------------------------------------------
+
+local budget = {eps = o.eps, step = o.step, steps = o.steps, alpha = o.alpha}
+local figures_dir = o.out .. "/figures"
+os.execute(("mkdir -p '%s'"):format(figures_dir:gsub("'", "'\\''")))
+local all_rows, markdown = {}, {}
+local started = smia.clock()
+local settings = ("ε = %.4g (%s/255), step %.4g (%s/255), %d steps, α = %g; L∞ projection; %s images per task")
+  :format(o.eps, ("%.3g"):format(o.eps * 255), o.step, ("%.3g"):format(o.step * 255), o.steps, o.alpha,
+          o.full and "all held-out" or tostring(o.n))
+
+local function data_for(task)
+  local ds = task.data(o.full and task.full_n or o.n)
+  return ds, math.min(ds:size(), o.full and ds:size() or o.n)
+end
+
+if not o.sweep then
+  local iteration_rows = {}
+  for _, name in ipairs(selected) do
+    local task = tasks[name]
+    local t0 = smia.clock()
+    progress(("[%s] %s"):format(name, task.title))
+    local model = tasks.load_model(task)
+    local ds, n = data_for(task)
+    local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, budget),
+                           fpr = task.fpr, classes = task.classes, keep = 4, batch_size = 50}
+    for _, r in ipairs(rows) do all_rows[#all_rows + 1] = r end
+    local methods = set{"fgsm", "pgd", "deepfool", "dag", "smia"}
+    comparison_figure(("%s/%s_comparison.png"):format(figures_dir, name), task.kind, rows.examples, methods)
+    for _, r in ipairs(iterations_figure(("%s/%s_iterations.png"):format(figures_dir, name), task.kind, model, rows.examples, budget)) do
+      r.task = name
+      iteration_rows[#iteration_rows + 1] = r
+    end
+    progress(("[%s] done in %.1f s"):format(name, smia.clock() - t0))
+  end
+
+  local function kind_rows(kind, methods)
+    local out = {}
+    for _, r in ipairs(subset(all_rows, methods)) do
+      if tasks[r.task].kind == kind then out[#out + 1] = r end
+    end
+    return out
+  end
+  markdown[#markdown + 1] = ("# SMIA on the medical benchmarks\n\n%s. Figures are fractions (accuracy 0.9 = 90%%).\n"):format(settings)
+  for _, kind in ipairs{"classification", "segmentation", "detection"} do
+    local clean = kind_rows(kind, set{"clean"})
+    if #clean > 0 then
+      markdown[#markdown + 1] = section("Clean: " .. kind, "The shipped models on held-out images.", clean, columns(kind))
+      markdown[#markdown + 1] = section("Ablation (Table 1): " .. kind,
+        "DEV is the task loss alone; SMIA adds the stabilization term (DEV+STA). Lower task metrics mean a stronger attack; cos_positive is the share of consecutive updates pointing the same way.",
+        kind_rows(kind, set{"clean", "dev", "smia"}), columns(kind, "cos_mean", "cos_positive"))
+      markdown[#markdown + 1] = section("Comparison (Table 6): " .. kind,
+        "Lower task metrics mean a stronger attack; var is the variance of the final perturbation per image.",
+        kind_rows(kind, set{"clean", "fgsm", "pgd", "deepfool", "dag", "smia"}), columns(kind, "var", "linf", "l2"))
+    end
+  end
+  local fashion = {}
+  for _, r in ipairs(subset(all_rows, set{"clean", "fgsm", "pgd", "smia"})) do
+    if r.task == "fashion_mnist" then
+      local clean = all_rows[1]
+      for _, c in ipairs(all_rows) do if c.task == "fashion_mnist" and c.method == "clean" then clean = c end end
+      r.decrease = clean.accuracy - r.accuracy
+      fashion[#fashion + 1] = r
+    end
+  end
+  if #fashion > 0 then
+    markdown[#markdown + 1] = section("Fashion-MNIST (Table 5)", "Accuracy, and its decrease from the clean accuracy.", fashion, {"accuracy", "decrease"})
+  end
+  if #iteration_rows > 0 then
+    local lines = {"## Perturbations at iterations 1, 4 and 9 (Figure 2)", "",
+      "Pictures in figures/<task>_iterations.png: DEV then SMIA, each at the iterations below, for four images (full colour at ε). var: the perturbation's variance; cos: cosine between this update and the previous one.", "",
+      "| task | method | iteration | var | cos |", "| --- | --- | ---: | ---: | ---: |"}
+    for _, r in ipairs(iteration_rows) do
+      lines[#lines + 1] = ("| %s | %s | %d | %.3e | %s |"):format(r.task, r.method, r.iteration, r.var, r.cos and ("%.4f"):format(r.cos) or "–")
+    end
+    markdown[#markdown + 1] = table.concat(lines, "\n") .. "\n"
+  end
+  markdown[#markdown + 1] = "Pictures in figures/<task>_comparison.png: per row one image; columns: the clean image with the model's prediction, then for FGSM, PGD, DeepFool or DAG, and SMIA the adversarial image with its prediction and the perturbation (red positive, blue negative, full colour at ε).\n"
+else
+  -- Sweeps (Tables 2-4).
+  local values, param, only
+  if o.sweep == "iterations" then
+    values, param, only = {5, 10, 15, 20, 25}, "steps", set{"pgd", "deepfool", "dag", "smia"}
+  elseif o.sweep == "eps" then
+    values, param, only = {2 / 255, 4 / 255, 8 / 255, 16 / 255}, "eps", set{"fgsm", "pgd", "deepfool", "dag", "smia"}
+  else
+    values, param, only = {0, 0.5, 0.75, 1, 1.25, 2}, "alpha", set{"smia"}
+  end
+  for _, name in ipairs(selected) do
+    local task = tasks[name]
+    local model = tasks.load_model(task)
+    local ds, n = data_for(task)
+    for i, v in ipairs(values) do
+      progress(("[%s] %s = %.4g"):format(name, param, v))
+      local p = {eps = o.eps, step = o.step, steps = o.steps, alpha = o.alpha}
+      p[param] = v
+      if param == "eps" then p.step = v / 4 end
+      local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, p, only),
+                             fpr = task.fpr, classes = task.classes, keep = 0, batch_size = 50}
+      for k, r in ipairs(rows) do
+        if k > 1 or i == 1 then
+          r[param] = r.method ~= "clean" and v or nil
+          all_rows[#all_rows + 1] = r
+        end
+      end
+    end
+    progress(("[%s] done"):format(name))
+  end
+  markdown[#markdown + 1] = ("# SMIA sweep over %s\n\n%s.\n"):format(param, settings)
+  markdown[#markdown + 1] = section(("Sweep over %s (Tables 2-4)"):format(param),
+    "Lower task metrics mean a stronger attack.", all_rows,
+    (function()
+      local cols = {param}
+      for _, kind in ipairs{"classification", "segmentation", "detection"} do
+        for _, c in ipairs(metric_columns[kind]) do cols[#cols + 1] = c end
+      end
+      cols[#cols + 1], cols[#cols + 2] = "var", "cos_positive"
+      return cols
+    end)())
+end
+
+local text = table.concat(markdown, "\n")
+print(text)
+smia.report.write(all_rows, o.out, {markdown = text})
+progress(("wrote %s/tables.md, results.csv, results.json and figures/ in %.1f s"):format(o.out, smia.clock() - started))

@@ -13,8 +13,8 @@ import Tensor
 ///   `info.success` (fraction of images where the attack succeeded, one extra forward pass)
 ///   and `info.x_adv`; returning `false` stops the run;
 /// - `record` (false): keep every update, for the Cos figure and `stats.updates`;
-/// - `task` ("classification" or "segmentation"): by default inferred from the rank of the
-///   model's output;
+/// - `task` ("classification", "segmentation" or "detection"): by default detection for a
+///   detector module or boxes as labels, else inferred from the rank of the model's output;
 /// and, for the iterative ones, `step` (eps/4; with per-sample eps, the largest eps/4): a number
 /// or a function of the 1-based iteration returning one; `steps` (10); `random_start` (false,
 /// true for pgd); `restarts` (1); `seed` (0, for the random start).
@@ -150,7 +150,9 @@ enum AttackConstructors {
             return try push(a, finish(&o, spec))
         }),
         /// `dag{gamma = 0.5/255, steps = 200, eps, targeted, target, ignore_index, record}`:
-        /// Dense Adversary Generation on a segmenter (labels (N, H, W)); `eps` adds an L∞
+        /// Dense Adversary Generation on a segmenter (labels (N, H, W)) or a detector (boxes
+        /// per image; its targets are the heatmap cells around the clean detections that find
+        /// a true box, see `DAG.run(detector:)`; untargeted, no ignore_index); `eps` adds an L∞
         /// budget, `target` gives each pixel's adversarial class (default: the runner-up class
         /// on the clean image).
         ("dag", { a in
@@ -160,8 +162,8 @@ enum AttackConstructors {
             attack.steps = try o.integer("steps", default: 200, minimum: 1)
             if try o.options.number("eps") != nil { attack.eps = try o.number("eps", default: 0, minimum: 0) }
             attack.ignoreIndex = try o.options.integer("ignore_index")
+            // The task (segmentation or detection) comes from the model at run time.
             let spec = AttackSpec(name: "dag", engine: .dag(attack))
-            spec.task = .segmentation
             spec.target = try o.target()
             if let target = spec.target {
                 attack.targeted = true

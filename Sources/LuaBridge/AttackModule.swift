@@ -9,9 +9,24 @@ import Tensor
 ///
 /// `model` is a module, or a Lua function x → output (logits (N, K), or (N, K, H, W) for a
 /// segmenter). A module in training mode runs in eval mode during the attack and is put back.
-/// `x` is (N, C, H, W) in [0, 1]; `y` the labels (N), or (N, H, W). `stats` holds:
+/// `x` is (N, C, H, W) in [0, 1]; `y` the labels (N), or (N, H, W).
+///
+/// Detection: `model` is a detector (`smia.models.detector{...}`; the engine uses its
+/// concatenated heads, (N, C + 4, H/4, W/4)), or any model with `task = "detection"` whose
+/// output is that tensor; `y` is one list of boxes `{x1, y1, x2, y2, class}` per image (a table
+/// for `y` also means detection). The loss is the detector's own (CenterNet) loss against the
+/// boxes, ascended; an image counts as a success when none of its boxes is detected any more
+/// (no detection of the default decoder of the same class with IoU >= 0.5; see
+/// `DetectionTask`). Untargeted only. A Lua loss sees the boxes as `ctx.boxes` and, padded
+/// with rows of class -1, as the tensor `ctx.y` (N, M, 5).
+///
+/// `stats` holds:
 /// `success_rate`; `clean_accuracy` and `accuracy` (after the attack), or for a segmenter
-/// `clean_pixel_accuracy` and `pixel_accuracy`; the means over images `linf`, `l2`, `l0`
+/// `clean_pixel_accuracy` and `pixel_accuracy`, or for a detector `clean_map50` and `map50`
+/// (mAP at IoU 0.5 of the default decoder's detections), `clean_iou` and `iou` (the mean over
+/// the true boxes of the best IoU with a detection of the same class, 0 without one),
+/// `clean_recall` and `recall` (the mean over images of the share of boxes detected, per image
+/// `sample_recall` instead of `sample_accuracy`); the means over images `linf`, `l2`, `l0`
 /// (changed values) of η = x_adv − x; `var` (the variance of η per image, averaged);
 /// `cos_mean` and `cos_positive` (cosine of consecutive updates, with `record = true`); `psnr`
 /// (dB); `ssim` (images larger than 11×11); `forwards` and `gradients` (in images, the
@@ -62,14 +77,30 @@ enum AttackBindings {
             throw a.typeError(2, "module or function")
         }
         let x = try a.tensor(3)
-        let y = try a.tensor(4)
         try a.checkNoMore(than: 4)
         guard x.rank == 4, x.shape[0] >= 1 else {
             throw a.error(3, "expected images of size (N, C, H, W) with N >= 1, got \(describeShape(x.shape))")
         }
         guard !x.hasNonFinite else { throw a.error(3, "the images contain NaN or infinite values") }
-        guard y.rank >= 1, y.shape[0] == x.shape[0] else {
-            throw a.error(4, "expected labels for \(x.shape[0]) images, got size \(describeShape(y.shape))")
+        // Detection: a detector module, boxes as labels, or task = "detection".
+        let detection = spec.task == .detection
+            || (spec.task == nil && (ModuleBox.get(L, 2) is Detector || a.type(4) == LUA_TTABLE))
+        let y: Tensor
+        if detection {
+            guard a.type(4) == LUA_TTABLE else {
+                throw a.error(4, "list of boxes per image expected for a detector ({x1, y1, x2, y2, class} each), got \(luaTypeName(L, 4))")
+            }
+            let boxes = try BoxTables.read(a, 4, scored: false).map { $0.map(\.box) }
+            guard boxes.count == x.shape[0] else {
+                throw a.error(4, "expected \(x.shape[0]) lists of boxes (one per image), got \(boxes.count)")
+            }
+            guard spec.target == nil else { throw LuaError("\(op): targeted attacks are not defined for detection (option 'target')") }
+            y = try DetectionLabels.tensor(boxes)
+        } else {
+            y = try a.tensor(4)
+            guard y.rank >= 1, y.shape[0] == x.shape[0] else {
+                throw a.error(4, "expected labels for \(x.shape[0]) images, got size \(describeShape(y.shape))")
+            }
         }
 
         // The Lua values of this run: the attack's functions, the model function, ctx.state.
@@ -98,7 +129,14 @@ enum AttackBindings {
 
         let (result, report, extra) = try withGradEnabled { () throws -> (AttackResult, AttackReport, Int) in
             let cleanOutput = try withoutGrad { try model(x) }
-            let task = try spec.task ?? inferTask(cleanOutput, op: op)
+            let task: AttackTask
+            if detection {
+                task = .detection
+            } else if case .dag = spec.engine {
+                task = .segmentation
+            } else {
+                task = try spec.task ?? inferTask(cleanOutput, op: op)
+            }
             guard cleanOutput.rank >= 1, cleanOutput.shape[0] == x.shape[0] else {
                 throw LuaError("\(op): the model returned \(describeShape(cleanOutput.shape)) for \(x.shape[0]) images")
             }
@@ -134,7 +172,8 @@ enum AttackBindings {
                 result = try attack.run(model: model, task: task, images: x, labels: labels)
             case .dag(var attack):
                 attack.interrupted = interrupted
-                result = try attack.run(model: model, images: x, labels: y)
+                result = task == .detection ? try attack.run(detector: model, images: x, labels: y)
+                    : try attack.run(model: model, images: x, labels: y)
             }
             let report = try AttackReport(model: model, task: task, clean: x, cleanOutput: cleanOutput, labels: y,
                                           targets: spec.target, result: result)
@@ -172,9 +211,21 @@ enum AttackBindings {
         pushString(L, report.task.rawValue)
         rawSetField(L, -2, "task")
         set("success_rate", Double(report.successRate))
-        let prefix = report.task == .classification ? "" : "pixel_"
-        set("clean_\(prefix)accuracy", Double(report.cleanAccuracy))
-        set("\(prefix)accuracy", Double(report.accuracy))
+        switch report.task {
+        case .classification:
+            set("clean_accuracy", Double(report.cleanAccuracy))
+            set("accuracy", Double(report.accuracy))
+        case .segmentation:
+            set("clean_pixel_accuracy", Double(report.cleanAccuracy))
+            set("pixel_accuracy", Double(report.accuracy))
+        case .detection:
+            set("clean_recall", Double(report.cleanAccuracy))
+            set("recall", Double(report.accuracy))
+            for (name, value) in [("clean_map50", report.cleanMAP50), ("map50", report.map50),
+                                  ("clean_iou", report.cleanBoxIoU), ("iou", report.boxIoU)] {
+                if let value { set(name, Double(value)) }
+            }
+        }
         set("linf", Double(report.meanLinf))
         set("l2", Double(report.meanL2))
         set("l0", Double(report.l0))
@@ -192,7 +243,7 @@ enum AttackBindings {
         set("seconds", report.seconds)
         set("seconds_per_image", report.seconds / Double(max(n, 1)))
         try set("success", report.success.map { $0 ? 1 : 0 })
-        try set("sample_accuracy", report.agreement)
+        try set(report.task == .detection ? "sample_recall" : "sample_accuracy", report.agreement)
         try set("sample_linf", report.linf)
         try set("sample_l2", report.l2)
         lua_createtable(L, Int32(result.losses.count), 0)

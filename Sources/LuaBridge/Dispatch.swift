@@ -203,6 +203,8 @@ func luaTypeName(_ L: OpaquePointer, _ index: Int32) -> String {
             return ModuleBox.isReleased(L, index) ? "released module" : "module"
         }
         if luaL_testudata(L, index, DataBindings.metatable) != nil { return "dataset" }
+        if luaL_testudata(L, index, OptimizerBox.metatable) != nil { return "optimizer" }
+        if luaL_testudata(L, index, ScheduleBox.metatable) != nil { return "schedule" }
     }
     if t == LUA_TLIGHTUSERDATA { return "light userdata" }
     return String(cString: lua_typename(L, t))

@@ -78,7 +78,9 @@ struct LuaAttackHooks {
     /// - `ctx.model` (counted), `ctx.x` (clean), `ctx.x_adv` (the current images, whose
     ///   gradient the engine takes), `ctx.output` (the model's output on `ctx.x_adv`, recorded),
     ///   `ctx.previous` (the images before the last update), `ctx.y` (the labels, or the targets
-    ///   of a targeted attack), `ctx.targeted`, `ctx.task`, `ctx.iteration` (1-based),
+    ///   of a targeted attack; for a detector the boxes as a tensor (N, M, 5) padded with rows
+    ///   of class -1, and `ctx.boxes` the lists of boxes per image), `ctx.targeted`, `ctx.task`,
+    ///   `ctx.iteration` (1-based),
     ///   `ctx.eps` (a number or the per-sample tensor),
     /// - `ctx.state`: a table kept across the iterations of one run (fresh at iteration 1).
     /// It returns a scalar tensor, or one loss per sample (N), summed, so the samples do not
@@ -131,6 +133,10 @@ struct LuaAttackHooks {
         rawSetField(L, -2, "targeted")
         pushString(L, context.task.rawValue)
         rawSetField(L, -2, "task")
+        if context.task == .detection, let boxes = try? DetectionLabels.boxes(context.labels) {
+            BoxTables.push(L, perImage: boxes)
+            rawSetField(L, -2, "boxes")
+        }
         callbacks.push("state")
         rawSetField(L, -2, "state")
     }

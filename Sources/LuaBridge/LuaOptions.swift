@@ -1,5 +1,6 @@
 import CLua
 import CLuaShim
+import Tensor
 
 /// A table of named options, as constructors take them (`nn.Conv2d{in_channels = 1, ...}`),
 /// with an optional positional shorthand (`nn.Conv2d{1, 16, 3, padding = 1}`). Every key is
@@ -129,6 +130,52 @@ struct LuaOptions {
         return s
     }
 
+    func tensor(_ name: String) throws -> Tensor? {
+        let L = args.L
+        let t = pushValue(name)
+        defer { smia_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        guard let v = TensorBox.get(L, -1) else { throw error(name, "tensor") }
+        return v
+    }
+
+    /// A table of `count` numbers (`betas = {0.9, 0.999}`).
+    func numbers(_ name: String, count: Int) throws -> [Double]? {
+        let L = args.L
+        let t = pushValue(name)
+        defer { smia_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        let expected = "table of \(count) numbers"
+        guard t == LUA_TTABLE, lua_rawlen(L, -1) == count else { throw error(name, expected) }
+        var out: [Double] = []
+        for k in 1...count {
+            let isNumber = lua_rawgeti(L, -1, lua_Integer(k)) == LUA_TNUMBER
+            let v = lua_tonumberx(L, -1, nil)
+            smia_pop(L, 1)
+            guard isNumber, !v.isNaN else { throw error(name, expected) }
+            out.append(v)
+        }
+        return out
+    }
+
+    /// A list of integers (`milestones = {30, 60}`), possibly empty.
+    func integers(_ name: String) throws -> [Int]? {
+        let L = args.L
+        let t = pushValue(name)
+        defer { smia_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        guard t == LUA_TTABLE else { throw error(name, "table of integers") }
+        var out: [Int] = []
+        for k in stride(from: 1, through: Int(lua_rawlen(L, -1)), by: 1) {
+            lua_rawgeti(L, -1, lua_Integer(k))
+            let n = integerValue(L, -1)
+            smia_pop(L, 1)
+            guard let n else { throw error(name, "table of integers") }
+            out.append(n)
+        }
+        return out
+    }
+
     /// An integer or a table of two (`3` or `{3, 5}`), as PyTorch's `int or tuple`.
     func pair(_ name: String) throws -> (Int, Int)? {
         let L = args.L
@@ -153,6 +200,55 @@ struct LuaOptions {
     }
 
     func pair(_ name: String, default value: (Int, Int)) throws -> (Int, Int) { try pair(name) ?? value }
+
+    /// A number or a list of numbers (`0.5` or `{0.485, 0.456, 0.406}`), none of them NaN.
+    func numbers(_ name: String) throws -> [Double]? {
+        let L = args.L
+        let t = pushValue(name)
+        defer { smia_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        let expected = "number or list of numbers"
+        var out: [Double] = []
+        if t == LUA_TNUMBER {
+            out = [lua_tonumberx(L, -1, nil)]
+        } else {
+            guard t == LUA_TTABLE, lua_rawlen(L, -1) > 0 else { throw error(name, expected) }
+            for k in 1...Int(lua_rawlen(L, -1)) {
+                let isNumber = lua_rawgeti(L, -1, lua_Integer(k)) == LUA_TNUMBER
+                let v = lua_tonumberx(L, -1, nil)
+                smia_pop(L, 1)
+                guard isNumber else { throw error(name, message: "number expected at position \(k)") }
+                out.append(v)
+            }
+        }
+        guard !out.contains(where: \.isNaN) else { throw error(name, message: "NaN is not a valid value") }
+        return out
+    }
+
+    /// A list of strings (`{"accuracy", "var"}`).
+    func strings(_ name: String) throws -> [String]? {
+        let L = args.L
+        let t = pushValue(name)
+        defer { smia_pop(L, 1) }
+        if t == LUA_TNIL { return nil }
+        guard t == LUA_TTABLE else { throw error(name, "list of strings") }
+        var out: [String] = []
+        for k in stride(from: 1, through: Int(lua_rawlen(L, -1)), by: 1) {
+            let isString = lua_rawgeti(L, -1, lua_Integer(k)) == LUA_TSTRING
+            let v = stringValue(L, -1)
+            smia_pop(L, 1)
+            guard isString, let v else { throw error(name, message: "string expected at position \(k)") }
+            out.append(v)
+        }
+        return out
+    }
+
+    /// A number or a table of two (`2` or `{2, 1.5}`), as PyTorch's `float or tuple`.
+    func numberPair(_ name: String) throws -> (Double, Double)? {
+        guard let v = try numbers(name) else { return nil }
+        guard v.count <= 2 else { throw args.error(index ?? 1, "option '\(name)': expected a number or a table of 2 numbers, got \(v.count) numbers") }
+        return v.count == 1 ? (v[0], v[0]) : (v[0], v[1])
+    }
 }
 
 /// `t[name]` without metamethods; pushes the value and returns its type.

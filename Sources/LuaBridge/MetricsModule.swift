@@ -14,7 +14,9 @@ import Tensor
 ///   keyed by the class label (0-based, as stored); pixels are pooled over the whole set.
 /// - `box_iou(a, b)` for two boxes `{x1, y1, x2, y2}`; `map(detections, truths[, {iou = 0.5}])`
 ///   → VOC mAP (all-point interpolation) and a table class → AP, for lists (one per image) of
-///   detections `{x1, y1, x2, y2, class, score}` and of true boxes `{x1, y1, x2, y2, class}`.
+///   detections `{x1, y1, x2, y2, class, score}` and of true boxes `{x1, y1, x2, y2, class}`;
+///   `mean_box_iou(detections, truths)` → the mean over the true boxes of the best IoU with a
+///   detection of the same class in the same image (0 without one; NaN without true boxes).
 enum MetricsBindings {
     static func open(_ L: OpaquePointer) {
         lua_createtable(L, 0, 9)
@@ -51,6 +53,12 @@ enum MetricsBindings {
                     try BoxTables.detection(a.L, i, scored: false, requireClass: false) { a.error(i, $0) }.box
                 }
                 return a.push(Double(boxes[0].iou(boxes[1])))
+            }),
+            ("mean_box_iou", { a in
+                let detections = try BoxTables.read(a, 1, scored: false)
+                let truths = try BoxTables.read(a, 2, scored: false).map { $0.map(\.box) }
+                try a.checkNoMore(than: 2)
+                return a.push(Double(try run(a) { try DetectionMetrics.meanBestIoU(detections: detections, truths: truths) }))
             }),
             ("map", { a in
                 let detections = try BoxTables.read(a, 1, scored: true)

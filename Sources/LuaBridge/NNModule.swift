@@ -14,9 +14,11 @@ import Tensor
 enum NNBindings {
     /// Pushes the `smia.nn` table.
     static func open(_ L: OpaquePointer) {
-        lua_createtable(L, 0, Int32(functional.count + constructors.count))
-        setFunctions(L, prefix: "nn.", functional)
-        setFunctions(L, prefix: "nn.", constructors)
+        lua_createtable(L, 0, Int32(functional.count + LossBindings.functions.count + constructors.count
+                                    + layerFunctional.count + layerConstructors.count))
+        setFunctions(L, prefix: "nn.", functional + layerFunctional)
+        setFunctions(L, prefix: "nn.", LossBindings.functions)
+        setFunctions(L, prefix: "nn.", constructors + layerConstructors)
     }
 
     /// The module metatable: `m(x)`, methods, `m.child` / `m.weight` / `m[i]`, `#m`, printing.
@@ -85,10 +87,6 @@ enum NNBindings {
             let x = try a.tensor(1)
             return a.push(try x.logSoftmax(dim: a.dimension(2, rank: x.rank)))
         }),
-        ("cross_entropy", { a in
-            let logits = try a.tensor(1), target = try a.tensor(2)
-            return a.push(try Tensor.crossEntropy(logits, target, reduction: reduction(a, 3)))
-        }),
         ("gaussian_kernel", { a in
             a.push(try Tensor.gaussianKernel(size: a.integer(1), sigma: Float(a.number(2))))
         }),
@@ -96,21 +94,6 @@ enum NNBindings {
             a.push(try Tensor.gaussianBlur(a.tensor(1), size: a.integer(2), sigma: Float(a.number(3))))
         }),
     ]
-
-    /// A reduction given as `"mean"`, `"sum"`, `"none"` or `{reduction = ...}`.
-    private static func reduction(_ a: LuaArgs, _ i: Int32) throws -> Reduction {
-        let name: String?
-        if a.type(i) == LUA_TTABLE {
-            name = try LuaOptions(a, i, names: ["reduction"]).string("reduction")
-        } else {
-            name = try a.optionalString(i)
-        }
-        guard let name else { return .mean }
-        guard let r = Reduction(rawValue: name) else {
-            throw a.error(i, "reduction must be 'mean', 'sum' or 'none', got '\(name)'")
-        }
-        return r
-    }
 
     /// Pooling options: a kernel size (`2`, `{2, 3}`) or a table
     /// `{kernel_size, stride, padding, ceil_mode[, count_include_pad]}`.
@@ -247,6 +230,7 @@ enum NNBindings {
     private static func forward(_ a: LuaArgs) throws -> Int32 {
         let m = try a.module(1)
         let x = try a.tensor(2)
+        if let det = m as? Detector { return DetectorBindings.pushHeads(a, try det.heads(x)) }
         return a.push(try m.forward(x))
     }
 
@@ -260,6 +244,10 @@ enum NNBindings {
             smia_pop(L, 1)
             let m = try a.module(1)
             let key = try a.string(2)
+            if m is Detector, let method = DetectorBindings.methods.first(where: { $0.0 == key }) {
+                pushFunction(L, key: "detector:" + key, name: key, isMethod: true, method.1)
+                return 1
+            }
             if let child = m.children.first(where: { $0.name == key }) { return a.push(child.module) }
             if let p = (m.ownParameters + m.ownBuffers).first(where: { $0.name == key }) { return a.push(p.tensor, fresh: false) }
         case LUA_TNUMBER:

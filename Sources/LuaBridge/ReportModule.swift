@@ -7,9 +7,11 @@ import Tensor
 ///
 /// Results are a Lua list of rows, each a table with `task` and `method` (strings) and figures
 /// by name (numbers, fractions not percent): `{task = "fundus", method = "pgd", accuracy = 0.31}`.
-/// - `smia.report.write(rows, dir[, {title = ...}])` writes `dir/tables.md` (one Markdown table
-///   per task), `dir/results.csv` and `dir/results.json`, each atomically; returns their paths.
-/// - `smia.report.markdown(rows[, {title = ...}])`, `.csv(rows)`, `.json(rows)` return the text.
+/// - `smia.report.write(rows, dir[, {title = ..., markdown = text}])` writes `dir/tables.md` (one
+///   Markdown table per task, or the given text), `dir/results.csv` and `dir/results.json`, each
+///   atomically; returns their paths.
+/// - `smia.report.markdown(rows[, {title = ..., columns = {names}}])`, `.csv(rows)`,
+///   `.json(rows)` return the text.
 /// - `smia.report.heat_map(eta[, scale])`: perturbations (N, C, H, W) as RGB heat maps (blue
 ///   negative, white zero, red positive, full colour at ±scale, default the largest magnitude).
 /// - `smia.report.figure(path, columns[, {count =, scale =, padding =}])` writes a PNG grid, one
@@ -22,8 +24,9 @@ enum ReportBindings {
             ("write", { a in
                 let table = try resultsTable(a, 1)
                 let directory = try a.string(2)
-                let o = try LuaOptions(a, 3, names: ["title"])
-                let paths = try named("write") { try table.write(to: directory, title: try o.string("title")) }
+                let o = try LuaOptions(a, 3, names: ["title", "markdown"])
+                let text = try o.string("markdown")
+                let paths = try named("write") { try table.write(to: directory, title: try o.string("title"), markdown: text) }
                 lua_createtable(a.L, Int32(paths.count), 0)
                 for (k, path) in paths.enumerated() {
                     pushString(a.L, path)
@@ -33,8 +36,8 @@ enum ReportBindings {
             }),
             ("markdown", { a in
                 let table = try resultsTable(a, 1)
-                let o = try LuaOptions(a, 2, names: ["title"])
-                return a.push(table.markdown(title: try o.string("title")))
+                let o = try LuaOptions(a, 2, names: ["title", "columns"])
+                return a.push(table.markdown(title: try o.string("title"), columns: try o.strings("columns")))
             }),
             ("csv", { a in a.push(try resultsTable(a, 1).csv()) }),
             ("json", { a in a.push(try resultsTable(a, 1).json()) }),

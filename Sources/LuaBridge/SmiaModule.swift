@@ -7,7 +7,8 @@ import Tensor
 /// returning the same table. The host calls this once after `luaL_openlibs`.
 ///
 /// `smia.tensor`, `smia.nn`, `smia.models`, `smia.autograd`, `smia.io`, `smia.report`, `smia.image`,
-/// `smia.data`, `smia.metrics`, `smia.attack`; and at the top:
+/// `smia.data`, `smia.metrics`, `smia.attack`, `smia.optim`, and in Lua (Sources/LuaBridge/Lua)
+/// `smia.train` and `smia.eval`; and at the top:
 /// `smia.clock()` (wall-clock seconds), `smia.seed(n)` (parameter initialization, dropout and
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
 /// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
@@ -18,6 +19,7 @@ public func openSmia(_ L: OpaquePointer) {
     TensorBindings.createMetatable(L)
     NNBindings.createMetatable(L)
     AttackBindings.createMetatable(L)
+    OptimBindings.createMetatables(L)
 
     lua_createtable(L, 0, 16)
     setFunctions(L, prefix: "smia.", topLevel)
@@ -41,6 +43,8 @@ public func openSmia(_ L: OpaquePointer) {
     lua_setfield(L, -2, "metrics")
     AttackBindings.open(L)
     lua_setfield(L, -2, "attack")
+    OptimBindings.open(L)
+    lua_setfield(L, -2, "optim")
 
     // package.loaded.smia = smia, so require finds it.
     lua_getglobal(L, "package")
@@ -51,8 +55,39 @@ public func openSmia(_ L: OpaquePointer) {
     lua_pushvalue(L, -1)
     lua_setglobal(L, "smia")
 
-    runPrelude(L)
+    for (name, code) in luaLibraries { runLibrary(L, name: name, code: code) }
     smia_pop(L, 1)
+}
+
+/// The parts of `smia` written in Lua (Sources/LuaBridge/Lua, compiled into the binary), run in
+/// this order with the `smia` table and the tensor and module metatables as arguments.
+private let luaLibraries: [(String, [UInt8])] = [
+    ("prelude", PackageResources.prelude_lua),
+    ("train", PackageResources.train_lua),
+    ("eval", PackageResources.eval_lua),
+]
+
+/// Runs one Lua library chunk with the `smia` table (on top of the stack). The chunks are part
+/// of the program: a failure is a bug, reported on stderr.
+private func runLibrary(_ L: OpaquePointer, name: String, code: [UInt8]) {
+    let status = code.withUnsafeBufferPointer { buffer in
+        buffer.baseAddress.map { base in
+            base.withMemoryRebound(to: CChar.self, capacity: buffer.count) { smia_load_string(L, $0, buffer.count, "=smia.\(name)") }
+        } ?? LUA_ERRSYNTAX
+    }
+    guard status == LUA_OK else {
+        FileHandle.standardError.write(Data("smia: \(name).lua: \(errorMessage(L, at: -1))\n".utf8))
+        smia_pop(L, 1)
+        return
+    }
+    lua_pushvalue(L, -2)
+    smia_getmetatable_named(L, TensorBox.metatable)
+    smia_getmetatable_named(L, ModuleBox.metatable)
+    do {
+        try callProtected(L, nargs: 3, nresults: 0)
+    } catch {
+        FileHandle.standardError.write(Data("smia: \(name).lua: \(error)\n".utf8))
+    }
 }
 
 private let topLevel: [(String, LuaBody)] = [
@@ -72,6 +107,11 @@ private let topLevel: [(String, LuaBody)] = [
         try withoutGrad { try callProtected(a.L, nargs: a.count - 1, nresults: LUA_MULTRET) }
         return lua_gettop(a.L)
     }),
+    ("is_terminal", { a in
+        let fd = try a.integer(1)
+        guard (0...2).contains(fd) else { throw a.error(1, "expected 0 (stdin), 1 (stdout) or 2 (stderr), got \(fd)") }
+        return a.push(isatty(Int32(fd)) == 1)
+    }),
     ("memory", { a in
         a.push(Double(NativeMemory.residentBytes() ?? 0))
         a.push(Double(smia_gc_count_kb(a.L)) * 1024)
@@ -87,24 +127,3 @@ private let topLevel: [(String, LuaBody)] = [
     }),
 ]
 
-/// Runs the Lua prelude with the `smia` table (on top of the stack) and the tensor and module
-/// metatables as arguments. The prelude is part of the program: a failure is a bug, reported on
-/// stderr.
-private func runPrelude(_ L: OpaquePointer) {
-    let status = prelude.withCString { code in
-        smia_load_string(L, code, prelude.utf8.count, "=smia.prelude")
-    }
-    guard status == LUA_OK else {
-        FileHandle.standardError.write(Data("smia: prelude: \(errorMessage(L, at: -1))\n".utf8))
-        smia_pop(L, 1)
-        return
-    }
-    lua_pushvalue(L, -2)
-    smia_getmetatable_named(L, TensorBox.metatable)
-    smia_getmetatable_named(L, ModuleBox.metatable)
-    do {
-        try callProtected(L, nargs: 3, nresults: 0)
-    } catch {
-        FileHandle.standardError.write(Data("smia: prelude: \(error)\n".utf8))
-    }
-}

@@ -313,6 +313,17 @@ enum TensorBindings {
             }
             return a.push(try t.reshaped(shape))
         }),
+        ("flip", { a in
+            // flip(dim) or flip{dims}: reversed along each given dimension.
+            let t = try a.tensor(1)
+            let dims = a.type(2) == LUA_TTABLE
+                ? try integers(a, from: 2, what: "dimensions", varargs: false).map { d in
+                    try zeroBasedDimension(d, rank: t.rank) { a.error(2, $0) }
+                }
+                : [try a.dimension(2, rank: t.rank)]
+            try a.checkNoMore(than: 2)
+            return a.push(try dims.reduce(t) { try $0.flipped(dim: $1) })
+        }),
         ("pad", { a in
             let t = try a.tensor(1)
             let widths = try integers(a, from: 2, what: "padding widths", varargs: false)

@@ -98,4 +98,61 @@ function H.rmdir(d)
   if d and d:match("^/tmp/") then os.execute('rm -rf "' .. d .. '"') end
 end
 
+--- Bright squares on black (n gray 32x32 images, one square each, class 0 for 6 px and 1 for
+--- 12 px) and their boxes, one list per image; the same for the same seed.
+function H.squares(n, seed)
+  local x, boxes, r = T.zeros{n, 1, 32, 32}, {}, seed
+  local function rnd(k) r = (r * 1103515245 + 12345) % 2147483648; return r % k end
+  for i = 1, n do
+    local s = rnd(2) == 0 and 6 or 12
+    local x1, y1 = rnd(32 - s), rnd(32 - s)
+    for yy = y1 + 1, y1 + s do for xx = x1 + 1, x1 + s do x[{i, 1, yy, xx}] = 1 end end
+    boxes[i] = {{x1, y1, x1 + s, y1 + s, s == 6 and 0 or 1}}
+  end
+  return x, boxes
+end
+
+--- A small detector (2 classes, width 8) trained with SGD on H.squares to find them (as in
+--- test_layers.lua), in eval mode; trained once per test file.
+function H.square_detector()
+  if H.trained_detector then return H.trained_detector end
+  smia.seed(5)
+  local det = smia.models.detector{in_channels = 1, num_classes = 2, width = 8}
+  local params = det:parameters()
+  local df = smia.autograd.grad(function(_, x, b) return det:loss(det(x), b) end)
+  for step = 1, 150 do
+    local x, b = H.squares(8, step)
+    local g = df(params, x, b)
+    for k, p in ipairs(params) do p:sub_(g[k] * 0.05) end
+  end
+  det:eval()
+  H.trained_detector = det
+  return det
+end
+
+--- The fixture small CNN's architecture (../shared/fixtures/README.md), in PyTorch's names.
+function H.small_cnn()
+  local nn = smia.nn
+  return nn.Sequential{
+    nn.Conv2d{1, 16, 3, padding = 1}, nn.BatchNorm2d{16}, nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d{16, 32, 3, padding = 1}, nn.BatchNorm2d{32}, nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(), nn.Linear{1568, 64}, nn.ReLU(), nn.Linear{64, 10},
+  }
+end
+
+--- The package root, for tests that run scripts as a user does.
+H.root = (debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/../../"
+
+--- The interpreter running the tests (the most negative index of `arg`), to start children;
+--- inside the Swift suite (a state with no interpreter below the script), the release build's.
+function H.host()
+  assert(type(arg) == "table", "these tests need the global 'arg'")
+  local lowest = 0
+  while arg[lowest - 1] ~= nil do lowest = lowest - 1 end
+  return lowest < 0 and arg[lowest] or H.root .. ".build/release/smia-lua"
+end
+
+--- A string quoted for the shell.
+function H.quote(s) return "'" .. tostring(s):gsub("'", [['\'']]) .. "'" end
+
 return H

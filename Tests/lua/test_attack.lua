@@ -7,13 +7,7 @@ local H = dofile(dir .. "/helpers.lua")
 local root = dir .. "/../../"
 local fixtures = "../shared/fixtures/"
 
-local function small_cnn()
-  return nn.Sequential{
-    nn.Conv2d{1, 16, 3, padding = 1}, nn.BatchNorm2d{16}, nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d{16, 32, 3, padding = 1}, nn.BatchNorm2d{32}, nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Linear{1568, 64}, nn.ReLU(), nn.Linear{64, 10},
-  }
-end
+local small_cnn = H.small_cnn
 
 -- The fixture classifier (eval mode, with batch norm) and its data.
 local function fixture_classifier()
@@ -85,6 +79,84 @@ function tests.dag_lowers_pixel_accuracy()
   -- The gradient attacks take segmenters too (per-pixel cross-entropy), task inferred.
   local _, s2 = A.pgd{eps = 16 / 255}:run(m, x, y)
   assert(s2.pixel_accuracy < 1 and s2.task == "segmentation")
+end
+
+function tests.detector_attacks_lower_map50()
+  local det = H.square_detector()
+  local x, boxes = H.squares(8, 999)
+  local budget = {eps = 32 / 255, step = 8 / 255, steps = 10}
+  local clean
+  for _, name in ipairs{"fgsm", "bim", "pgd", "mifgsm", "smia", "dev"} do
+    local a = A[name](name == "fgsm" and {eps = 32 / 255} or budget)
+    local x_adv, s = a:run(det, x, boxes)
+    H.eq(s.task, "detection", name)
+    clean = clean or s.clean_map50
+    assert(clean > 0.6, "the detector finds the squares: clean mAP " .. clean)
+    H.eq(s.clean_map50, clean, name .. " clean_map50")
+    assert(s.map50 < clean, ("%s: map50 %g, clean %g"):format(name, s.map50, clean))
+    assert(s.iou <= s.clean_iou and s.recall <= s.clean_recall, name .. ": iou and recall fall")
+    assert(s.linf <= 32 / 255 + 1e-6 and s.success_rate >= 0 and s.sample_recall:numel() == 8, name)
+    H.same(x_adv:shape(), x:shape())
+    -- success_rate: images none of whose boxes is found any more, as the decoder sees them.
+    local found, hidden = det:decode(det(x_adv)), 0
+    for i = 1, 8 do
+      local seen = false
+      for _, d in ipairs(found[i]) do
+        if d.class == boxes[i][1][5] and smia.metrics.box_iou(d, boxes[i][1]) >= 0.5 then seen = true end
+      end
+      if not seen then hidden = hidden + 1 end
+    end
+    H.near(s.success_rate, hidden / 8, 1e-9, name .. " success_rate")
+  end
+  local _, pgd = A.pgd(budget):run(det, x, boxes)
+  assert(pgd.map50 < clean - 0.3, "pgd: map50 " .. pgd.map50)
+  local _, smia_stats = A.smia(budget):run(det, x, boxes)
+  assert(smia_stats.map50 < clean - 0.3, "smia: map50 " .. smia_stats.map50)
+  -- SMIA's options on a detector: hard target, detached target, last-step smoothing.
+  for _, o in ipairs{{hard_target = true}, {detach_target = true}, {smooth = "last_step"}} do
+    for k, v in pairs(budget) do o[k] = v end
+    local _, s = A.smia(o):run(det, x, boxes)
+    assert(s.map50 < clean, "smia with options: map50 " .. s.map50)
+  end
+  local _, s = A.apgd{eps = 32 / 255, steps = 10}:run(det, x, boxes)
+  assert(s.map50 < clean - 0.3, "apgd: map50 " .. s.map50)
+  -- DAG on the detector's cells, and a Lua loss that sees the boxes.
+  local _, d = A.dag{steps = 60, gamma = 4 / 255}:run(det, x, boxes)
+  H.eq(d.task, "detection")
+  assert(d.map50 < clean - 0.3, "dag: map50 " .. d.map50)
+  local seen
+  local it = A.iterative{eps = 32 / 255, step = 8 / 255, steps = 3, loss = function(ctx)
+    seen = ctx.boxes
+    H.same(ctx.y:shape(), {8, 1, 5})
+    return det:loss(ctx.output, ctx.boxes)
+  end}
+  local _, s3 = it:run(det, x, boxes)
+  H.eq(#seen, 8)
+  H.eq(seen[2][1][3], boxes[2][1][3])
+  assert(s3.map50 < clean, "iterative with the detector's loss")
+end
+
+function tests.detector_bad_calls()
+  local det = H.square_detector()
+  local x, boxes = H.squares(3, 7)
+  local a = A.pgd{steps = 1}
+  H.raises(function() a:run(det, x, T.zeros{3}) end,
+    "bad argument #3 to 'run' (list of boxes per image expected for a detector", "got tensor")
+  H.raises(function() a:run(det, x, {boxes[1], boxes[2]}) end, "bad argument #3 to 'run' (expected 3 lists of boxes (one per image), got 2)")
+  H.raises(function() a:run(det, x, {boxes[1], boxes[2], {{1, 2, 3}}}) end, "bad argument #3 to 'run'", "box 1 of image 3", "y2 must be a finite number")
+  H.raises(function() a:run(det, x, {boxes[1], boxes[2], 5}) end, "bad argument #3 to 'run'", "got a number for image 3")
+  H.raises(function() a:run(det, x, 5) end, "bad argument #3 to 'run' (list of boxes per image expected for a detector", "got number")
+  H.raises(function() a:run(det, x, {boxes[1], boxes[2], {{0, 0, 4, 4, 7}}}) end, "pgd", "box 1 of image 3 has class 7", "0..1")
+  H.raises(function() A.pgd{target = T.zeros{3}}:run(det, x, boxes) end, "pgd: targeted attacks are not defined for detection")
+  H.raises(function() A.apgd{loss = "dlr"}:run(det, x, boxes) end, "apgd", "dlr", "loss = 'ce'")
+  H.raises(function() A.dag{ignore_index = 0}:run(det, x, boxes) end, "dag: ignore_index does not apply to a detector")
+  H.raises(function() A.deepfool{}:run(det, x, boxes) end, "bad argument #3 to 'run' (tensor expected, got table)")
+  -- A classifier given boxes: detection is inferred from the boxes, and the output does not fit.
+  local m = nn.Sequential{nn.Flatten(), nn.Linear{1024, 2}}
+  H.raises(function() a:run(m, x, boxes) end, "pgd: a detector must output its heads concatenated")
+  -- The host still attacks the detector after all of these.
+  local _, s = a:run(det, x, boxes)
+  H.eq(s.task, "detection")
 end
 
 function tests.fixtures_fgsm_pgd_smia_dev()

@@ -5,13 +5,7 @@ local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "
 
 local fixtures = "../shared/fixtures/"
 
-local function small_cnn()
-  return nn.Sequential{
-    nn.Conv2d{1, 16, 3, padding = 1}, nn.BatchNorm2d{16}, nn.ReLU(), nn.MaxPool2d(2),
-    nn.Conv2d{16, 32, 3, padding = 1}, nn.BatchNorm2d{32}, nn.ReLU(), nn.MaxPool2d(2),
-    nn.Flatten(), nn.Linear{1568, 64}, nn.ReLU(), nn.Linear{64, 10},
-  }
-end
+local small_cnn = H.small_cnn
 
 local function check(name, model)
   model:load_weights(fixtures .. name .. ".weights.safetensors")

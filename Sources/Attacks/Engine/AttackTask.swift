@@ -6,10 +6,15 @@ public enum AttackTask: String, CaseIterable {
     case classification
     /// Logits (N, K, H, W); labels (N, H, W) class indices per pixel.
     case segmentation
+    /// A detector's heads concatenated, (N, C + 4, h, w); labels the true boxes as (N, M, 5)
+    /// (`DetectionLabels`). Loss, success and agreement: see `DetectionTask`.
+    case detection
 
     /// Checks that the model output and the labels fit this task.
     public func check(output: Tensor, labels: Tensor, op: String) throws {
         switch self {
+        case .detection:
+            return try DetectionTask.check(output: output, labels: labels, op: op)
         case .classification:
             guard output.rank == 2 else {
                 throw TensorError("\(op): a classifier must output (N, K) logits, got size \(describeShape(output.shape))")
@@ -30,31 +35,47 @@ public enum AttackTask: String, CaseIterable {
         }
     }
 
-    /// The task loss: mean cross-entropy over the batch (and pixels).
+    /// The task loss: mean cross-entropy over the batch (and pixels); the detector's training
+    /// loss against the true boxes for detection.
     public func loss(_ output: Tensor, _ target: Tensor) throws -> Tensor {
-        try Tensor.crossEntropy(output, target)
+        if self == .detection { return try DetectionTask.loss(output, target) }
+        return try Tensor.crossEntropy(output, target)
     }
 
     /// Per-sample task loss, (N).
     public func lossPerSample(_ output: Tensor, _ target: Tensor) throws -> Tensor {
+        if self == .detection { return try DetectionTask.lossPerSample(output, target) }
         let perItem = try Tensor.crossEntropy(output, target, reduction: .none)
         return perItem.rank == 1 ? perItem : try perItem.flattened(from: 1).mean(dim: 1)
     }
 
     /// Per sample, whether the attack reached its goal: a changed prediction (untargeted) or
-    /// the target class (targeted); for segmentation, more than half of the pixels.
+    /// the target class (targeted); for segmentation, more than half of the pixels; for
+    /// detection (untargeted only), none of the image's true boxes detected any more.
     public func success(_ output: Tensor, labels: Tensor, targeted: Bool) throws -> [Bool] {
-        try agreement(output, labels: labels).map { agreement in
+        if self == .detection, targeted { throw TensorError("targeted attacks are not defined for detection") }
+        return try agreement(output, labels: labels).map { agreement in
             switch self {
             case .classification: return targeted ? agreement == 1 : agreement == 0
             case .segmentation: return targeted ? agreement > 0.5 : agreement < 0.5
+            case .detection: return agreement == 0
             }
         }
     }
 
+    /// SMIA's stabilization term L(f(x̃), f(x + W∗η)): cross-entropy of the output against the
+    /// target output's probabilities (softmax over the classes), or its argmax labels when
+    /// `hard`; for detection `DetectionTask.stabilization`.
+    public func stabilization(_ output: Tensor, target: Tensor, hard: Bool) throws -> Tensor {
+        if self == .detection { return try DetectionTask.stabilization(output, target: target, hard: hard) }
+        let labels = hard ? try target.argmax(dim: 1) : try target.softmax(dim: 1)
+        return try loss(output, labels)
+    }
+
     /// Per sample, the share of predictions equal to the labels: 0 or 1 for a classifier, the
-    /// pixel accuracy for a segmenter.
+    /// pixel accuracy for a segmenter, the share of the true boxes detected for a detector.
     public func agreement(_ output: Tensor, labels: Tensor) throws -> [Float] {
+        if self == .detection { return try DetectionTask.agreement(output, labels: labels) }
         let predicted = try output.argmax(dim: 1)
         guard predicted.count == labels.count, output.rank >= 2 else {
             throw TensorError("agreement: expected labels with \(predicted.count) values for model output \(describeShape(output.shape)), got \(describeShape(labels.shape))")

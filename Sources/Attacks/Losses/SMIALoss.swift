@@ -8,7 +8,8 @@ public struct SMIAOptions {
     public var sigma: Float = 1
     /// Stop the gradient at the stabilization target f(x + W∗η).
     public var detachTarget = false
-    /// Use the target's argmax labels instead of its probabilities.
+    /// Use the target's argmax labels instead of its probabilities (for a detector, its peaks:
+    /// see `DetectionTask.stabilization`).
     public var hardTarget = false
     /// Smooth only the last update instead of the accumulated perturbation η.
     public var smoothLastStep = false
@@ -25,7 +26,9 @@ public struct SMIAOptions {
 }
 
 /// SMIA's objective: L(f(x̃), y) − α · L(f(x̃), f(x + W∗η)) from the second iteration on,
-/// L(f(x̃), y) at the first. W is a normalized Gaussian applied per channel. f(x + W∗η) is the
+/// L(f(x̃), y) at the first. W is a normalized Gaussian applied per channel. The stabilization
+/// term is `AttackTask.stabilization`: cross-entropy against the target's probabilities, or for
+/// a detector a soft-target loss on its heads (`DetectionTask.stabilization`). f(x + W∗η) is the
 /// context's companion output when the attack ran it with x̃ (`smiaCompanion`), else a forward
 /// pass of its own.
 public func smiaLoss(_ options: SMIAOptions) -> AttackLoss {
@@ -34,8 +37,7 @@ public func smiaLoss(_ options: SMIAOptions) -> AttackLoss {
         guard context.iteration >= 2, options.alpha != 0 else { return deviation }
         let targetOutput = try context.companionOutput
             ?? context.forward(smiaTargetImages(options, clean: context.clean, current: context.current, previous: context.previous))
-        let target = options.hardTarget ? try targetOutput.argmax(dim: 1) : try targetOutput.softmax(dim: 1)
-        let stabilization = try context.task.loss(context.output, target)
+        let stabilization = try context.task.stabilization(context.output, target: targetOutput, hard: options.hardTarget)
         return try deviation - stabilization * options.alpha
     }
 }

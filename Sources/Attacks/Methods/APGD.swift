@@ -96,6 +96,9 @@ public struct APGD {
 
     public func run(model: Module, task: AttackTask, images: Tensor, labels: Tensor) throws -> AttackResult {
         try validate()
+        if task == .detection, loss == .dlr {
+            throw TensorError("\(name): the dlr loss needs class logits; on a detector use loss = 'ce' (the detector's own loss)")
+        }
         let started = Date()
         let n = images.shape.first ?? 0
         guard images.rank == 4, n > 0 else {

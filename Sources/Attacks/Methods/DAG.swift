@@ -38,8 +38,9 @@ public enum DAGLabels {
     case given(Tensor)
 }
 
-/// DAG, Dense Adversary Generation (Xie et al., ICCV 2017), for segmentation (and, through
-/// `TargetScorer`, any model with per-target scores).
+/// DAG, Dense Adversary Generation (Xie et al., ICCV 2017), for segmentation, detection
+/// (`run(detector:images:labels:)`, `DetectionTargets`) and, through `TargetScorer`, any model
+/// with per-target scores.
 ///
 /// Per sample, with r = 0 and x′ = x, for m = 1 ... `steps`:
 /// - the active targets T_m are those still predicted as their true label l (with

@@ -7,7 +7,8 @@ public struct AttackReport {
     /// Per sample, whether the attack reached its goal (`AttackTask.success`).
     public let success: [Bool]
     /// Per sample, the share of predictions equal to the ground truth before and after the
-    /// attack: 0 or 1 for a classifier, the pixel accuracy for a segmenter.
+    /// attack: 0 or 1 for a classifier, the pixel accuracy for a segmenter, the share of the true
+    /// boxes detected (recall) for a detector.
     public let cleanAgreement: [Float]
     public let agreement: [Float]
     /// Per sample norms of η = x̃ − x.
@@ -24,6 +25,12 @@ public struct AttackReport {
     public let forwards: Int
     public let gradients: Int
     public let seconds: Double
+    /// Detection only: mAP at IoU 0.5 and the mean best box IoU (`DetectionMetrics.meanBestIoU`)
+    /// of the default decoder's detections, before and after the attack.
+    public let cleanMAP50: Float?
+    public let map50: Float?
+    public let cleanBoxIoU: Float?
+    public let boxIoU: Float?
 
     /// Evaluates `result` against the clean images. `cleanOutput` is the model's output on
     /// `clean`; `labels` the ground truth; `targets` the classes of a targeted attack. The
@@ -54,6 +61,18 @@ public struct AttackReport {
         forwards = result.forwards
         gradients = result.gradients
         seconds = result.seconds
+        if task == .detection {
+            let truths = try DetectionLabels.boxes(labels)
+            let decoder = try DetectionDecoder()
+            let before = try decoder.decode(DetectionTask.heads(cleanOutput))
+            let after = try decoder.decode(DetectionTask.heads(output))
+            cleanMAP50 = try DetectionMetrics.meanAveragePrecision(detections: before, truths: truths).map
+            map50 = try DetectionMetrics.meanAveragePrecision(detections: after, truths: truths).map
+            cleanBoxIoU = try DetectionMetrics.meanBestIoU(detections: before, truths: truths)
+            boxIoU = try DetectionMetrics.meanBestIoU(detections: after, truths: truths)
+        } else {
+            (cleanMAP50, map50, cleanBoxIoU, boxIoU) = (nil, nil, nil, nil)
+        }
     }
 
     /// Share of samples where the attack reached its goal.

@@ -47,6 +47,23 @@ public enum DetectionMetrics {
         return Result(map: map, perClass: perClass)
     }
 
+    /// The mean over all ground-truth boxes (of every image) of the best IoU with a detection
+    /// of the same class in the same image, 0 for a box without one; NaN without ground truth.
+    /// Scores do not count: every detection given is a prediction.
+    public static func meanBestIoU(detections: [[Detection]], truths: [[Box]]) throws -> Float {
+        guard detections.count == truths.count else {
+            throw TensorError("box iou: predictions for \(detections.count) images, ground truth for \(truths.count)")
+        }
+        var total: Float = 0, count = 0
+        for (found, boxes) in zip(detections, truths) {
+            for box in boxes {
+                total += found.filter { $0.box.label == box.label }.map { $0.box.iou(box) }.max() ?? 0
+                count += 1
+            }
+        }
+        return count == 0 ? .nan : total / Float(count)
+    }
+
     static func averagePrecision(class c: Int, detections: [[Detection]], truths: [[Box]], iouThreshold: Float) -> Float {
         var ranked: [(image: Int, order: Int, detection: Detection)] = []
         for (i, list) in detections.enumerated() {

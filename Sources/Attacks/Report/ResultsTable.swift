@@ -44,12 +44,14 @@ public struct ResultsTable {
         return out
     }
 
-    /// One Markdown table per task, under a `## task` heading.
-    public func markdown(title: String? = nil) -> String {
+    /// One Markdown table per task, under a `## task` heading; `columns` chooses the figures
+    /// shown and their order (those no row of a task has are left out of its table).
+    public func markdown(title: String? = nil, columns chosen: [String]? = nil) -> String {
         var out = title.map { "# \($0)\n\n" } ?? ""
         for task in tasks {
             let taskRows = rows.filter { $0.task == task }
-            let columns = Self.columns(of: taskRows)
+            let present = Self.columns(of: taskRows)
+            let columns = chosen.map { $0.filter(present.contains) } ?? present
             out += "## \(task)\n\n"
             out += "| method | " + columns.joined(separator: " | ") + " |\n"
             out += "| --- |" + String(repeating: " ---: |", count: columns.count) + "\n"
@@ -90,12 +92,13 @@ public struct ResultsTable {
         return "[\n" + objects.joined(separator: ",\n") + "\n]\n"
     }
 
-    /// Writes `tables.md`, `results.csv` and `results.json` into `directory` (created if
-    /// missing), each atomically; returns the paths written.
+    /// Writes `tables.md` (`markdown` when given, else the tables of `markdown(title:)`),
+    /// `results.csv` and `results.json` into `directory` (created if missing), each atomically;
+    /// returns the paths written.
     @discardableResult
-    public func write(to directory: String, title: String? = nil) throws -> [String] {
+    public func write(to directory: String, title: String? = nil, markdown text: String? = nil) throws -> [String] {
         try makeDirectory(directory)
-        let files = [("tables.md", markdown(title: title)), ("results.csv", csv()), ("results.json", json())]
+        let files = [("tables.md", text ?? markdown(title: title)), ("results.csv", csv()), ("results.json", json())]
         return try files.map { name, text in
             let path = (directory as NSString).appendingPathComponent(name)
             try writeAtomically(Array(text.utf8), to: path, format: "report")
@@ -111,11 +114,13 @@ public struct ResultsTable {
         return "\(v)"
     }
 
-    /// Four significant figures, scientific notation for small values (variances).
+    /// Four decimals, scientific notation for small values (variances), one decimal for large
+    /// ones (pixel counts).
     static func formatCell(_ v: Double) -> String {
         guard v.isFinite else { return "–" }
         if v == v.rounded(), Swift.abs(v) < 1e9 { return String(Int64(v)) }
         if v != 0, Swift.abs(v) < 1e-2 { return String(format: "%.3e", v) }
+        if Swift.abs(v) >= 100 { return String(format: "%.1f", v) }
         return String(format: "%.4f", v)
     }
 

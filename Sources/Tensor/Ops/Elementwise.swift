@@ -162,6 +162,12 @@ extension Tensor {
     public func sigmoid() -> Tensor {
         unary("sigmoid", { $0 >= 0 ? 1 / (1 + Foundation.exp(-$0)) : Foundation.exp($0) / (1 + Foundation.exp($0)) }) { _, y in y * (1 - y) }
     }
+    /// log σ(x) = min(x, 0) - log(1 + e^-|x|), finite for any logit; its derivative is σ(-x).
+    public func logSigmoid() -> Tensor {
+        unary("log_sigmoid", { Swift.min($0, 0) - Foundation.log1p(Foundation.exp(-Swift.abs($0))) }) { x, _ in
+            1 / (1 + Foundation.exp(x))
+        }
+    }
     public func tanh() -> Tensor { unary("tanh", Foundation.tanh) { _, y in 1 - y * y } }
     public func leakyRelu(_ slope: Float) -> Tensor {
         unary("leaky_relu", { $0 > 0 ? $0 : slope * $0 }) { x, _ in x > 0 ? 1 : slope }

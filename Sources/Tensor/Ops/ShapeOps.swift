@@ -151,6 +151,27 @@ extension Tensor {
         }
     }
 
+    /// The values in reverse order along `dim` (a horizontal flip of NCHW images is dim 3).
+    public func flipped(dim: Int) throws -> Tensor {
+        guard rank > 0 else { throw TensorError("flip: cannot flip a scalar") }
+        let d = try normalizedDim(dim, "flip")
+        let (outer, n, inner) = splitAround(shape, d)
+        func reversed(_ values: [Float]) -> [Float] {
+            var out = [Float](repeating: 0, count: values.count)
+            for a in 0..<outer {
+                for k in 0..<n {
+                    let src = (a * n + k) * inner, dst = (a * n + n - 1 - k) * inner
+                    for i in 0..<inner { out[dst + i] = values[src + i] }
+                }
+            }
+            return out
+        }
+        let x = self
+        return Tensor(uncheckedShape: shape, storage: reversed(storage)).recording("flip", [x]) { g, _ in
+            [Tensor(uncheckedShape: x.shape, storage: reversed(g.storage))]
+        }
+    }
+
     /// Joins tensors along an existing dimension; all other sizes must agree.
     public static func cat(_ tensors: [Tensor], dim: Int) throws -> Tensor {
         guard let first = tensors.first else { throw TensorError("cat: expected at least one tensor") }

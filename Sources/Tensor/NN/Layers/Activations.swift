@@ -32,3 +32,29 @@ public final class Flatten: Module {
     }
     public override func forward(_ x: Tensor) throws -> Tensor { try x.flattened(from: startDim) }
 }
+
+public final class LeakyReLU: Module {
+    public let negativeSlope: Float
+    public init(negativeSlope: Float = 0.01) throws {
+        guard negativeSlope.isFinite else { throw TensorError("LeakyReLU: negative_slope must be finite, got \(negativeSlope)") }
+        self.negativeSlope = negativeSlope
+        super.init()
+    }
+    public override func forward(_ x: Tensor) throws -> Tensor { x.leakyRelu(negativeSlope) }
+    public override var optionsDescription: String { "negative_slope=\(negativeSlope)" }
+}
+
+public final class Sigmoid: Module {
+    public override func forward(_ x: Tensor) throws -> Tensor { x.sigmoid() }
+}
+
+/// Softmax along `dim` (0-based; negative counts from the end).
+public final class Softmax: Module {
+    public let dim: Int
+    public init(dim: Int) {
+        self.dim = dim
+        super.init()
+    }
+    public override func forward(_ x: Tensor) throws -> Tensor { try x.softmax(dim: dim) }
+    public override var optionsDescription: String { "dim=\(dim)" }
+}

@@ -1,6 +1,6 @@
-/// The part of the `smia` module written in Lua, run once by `openSmia` with the `smia` table
-/// and the tensor and module metatables as arguments.
-let prelude = #"""
+-- The part of the smia module written in Lua: small tensor helpers and module predicates. Run
+-- once by openSmia, like every file here, with the smia table and the tensor and module
+-- metatables as arguments.
 local smia, tensor_mt, module_mt = ...
 local T, nn = smia.tensor, smia.nn
 
@@ -27,12 +27,5 @@ function T.eye(n)
   return t
 end
 
---- Mean squared error, mean over every value.
-function nn.mse_loss(a, b)
-  local d = a - b
-  return (d * d):mean()
-end
-
 smia.is_tensor = T.is_tensor
 function smia.is_module(x) return getmetatable(x) == module_mt end
-"""#

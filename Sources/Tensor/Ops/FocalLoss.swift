@@ -1,0 +1,72 @@
+import Foundation
+
+/// CenterNet's penalty-reduced focal loss (Zhou et al., "Objects as Points", after Law & Deng's
+/// CornerNet) on heatmap logits. With p = sigmoid(logit) and a target heatmap t in [0, 1]:
+///
+///     t = 1:  -(1 - p)^alpha · log(p)
+///     t < 1:  -(1 - t)^beta · p^alpha · log(1 - p)
+///
+/// Positions near an object's centre (t close to 1) are penalised little for predicting one.
+/// The logs are taken from the logits (log p = -softplus(-z)), so a confident logit cannot
+/// produce log(0); CenterNet clamps p to [1e-4, 1 - 1e-4] instead.
+
+extension Tensor {
+    /// Loss per position with `reduction` `.none`, their sum, or their mean over all positions.
+    /// CenterNet divides the sum by the number of positives (t = 1): `positiveCount(of:)`.
+    /// The target gets no gradient.
+    public static func focalLoss(_ logits: Tensor, _ target: Tensor, alpha: Float = 2, beta: Float = 4,
+                                 reduction: Reduction = .mean) throws -> Tensor {
+        guard logits.shape == target.shape else {
+            throw TensorError("focal_loss: expected target of the logits' size \(describeShape(logits.shape)), got \(describeShape(target.shape))")
+        }
+        guard alpha >= 0, beta >= 0, alpha.isFinite, beta.isFinite else {
+            throw TensorError("focal_loss: alpha and beta must be finite and >= 0, got \(alpha) and \(beta)")
+        }
+        if let bad = target.storage.first(where: { !($0 >= 0 && $0 <= 1) }) {
+            throw TensorError("focal_loss: expected target values in [0, 1], got \(bad)")
+        }
+        let count = logits.count
+        var loss = [Float](repeating: 0, count: count)
+        var slope = [Float](repeating: 0, count: count)  // d loss / d logit
+        logits.storage.withUnsafeBufferPointer { pz in
+            target.storage.withUnsafeBufferPointer { pt in
+                for i in 0..<count {
+                    let z = Double(pz[i]), t = Double(pt[i])
+                    let p = 1 / (1 + Foundation.exp(-z))
+                    if t == 1 {
+                        let logP = -softplus(-z), q = 1 - p
+                        let qa = Foundation.pow(q, Double(alpha))
+                        loss[i] = Float(-qa * logP)
+                        // d/dz: alpha (1-p)^(alpha-1) p (1-p) log p - (1-p)^alpha (1-p)
+                        slope[i] = Float(qa * (Double(alpha) * p * logP - q))
+                    } else {
+                        let log1mP = -softplus(z), w = Foundation.pow(1 - t, Double(beta))
+                        let pa = Foundation.pow(p, Double(alpha))
+                        loss[i] = Float(-w * pa * log1mP)
+                        // d/dz: -w [alpha p^(alpha-1) p (1-p) log(1-p) - p^alpha p]
+                        slope[i] = Float(w * pa * (p - Double(alpha) * (1 - p) * log1mP))
+                    }
+                }
+            }
+        }
+        let z = logits
+        let perPosition = Tensor(uncheckedShape: logits.shape, storage: loss).recording("focal_loss", [z]) { g, _ in
+            [try g * Tensor(uncheckedShape: z.shape, storage: slope)]
+        }
+        switch reduction {
+        case .none: return perPosition
+        case .sum: return perPosition.sum()
+        case .mean: return try perPosition.mean()
+        }
+    }
+
+    /// The number of positions where a heatmap target is exactly 1 (object centres).
+    public static func positiveCount(of target: Tensor) -> Int {
+        target.storage.reduce(0) { $0 + ($1 == 1 ? 1 : 0) }
+    }
+}
+
+/// log(1 + e^x) without overflow.
+private func softplus(_ x: Double) -> Double {
+    x > 0 ? x + Foundation.log1p(Foundation.exp(-x)) : Foundation.log1p(Foundation.exp(x))
+}
