@@ -86,8 +86,11 @@ void smia_remove(lua_State *L, int idx) { lua_remove(L, idx); }
 void *smia_newuserdata(lua_State *L, size_t size) { return lua_newuserdatauv(L, size, 0); }
 int smia_getmetatable_named(lua_State *L, const char *name) { return luaL_getmetatable(L, name); }
 
-void smia_release_free_memory(void) {
+void smia_release_free_memory(size_t keep) {
 #ifdef __GLIBC__
-    malloc_trim(0);
+    struct mallinfo2 info = mallinfo2();
+    if (info.fordblks > keep) malloc_trim(0);
+#else
+    (void)keep;
 #endif
 }

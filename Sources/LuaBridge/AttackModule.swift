@@ -156,7 +156,10 @@ enum AttackBindings {
                 if callbacks.has("on_step") {
                     attack.onStep = hooks.onStep(model: model, task: task, labels: labels, extra: extra)
                 }
-                if callbacks.has("loss") { attack.loss = hooks.loss() }
+                if callbacks.has("loss") {
+                    attack.loss = hooks.loss()
+                    attack.companion = nil
+                }
                 result = try attack.run(model: model, task: task, images: x, labels: labels)
             case .deepfool(var attack):
                 attack.interrupted = interrupted

@@ -87,11 +87,12 @@ enum NativeMemory {
         if sinceCollection >= threshold { collect(L) }
     }
 
-    /// A full collection, then the freed memory handed back to the system.
+    /// A full collection, then the freed memory handed back to the system once the heap keeps
+    /// more than twice the threshold free (less is about to be allocated again).
     static func collect(_ L: OpaquePointer) {
         sinceCollection = 0
         smia_gc_collect(L)
-        smia_release_free_memory()
+        smia_release_free_memory(2 * threshold)
     }
 
     /// Resident set size of the process in bytes (Linux: /proc/self/statm), or nil elsewhere.

@@ -45,6 +45,23 @@ final class FixtureAttackTests: XCTestCase {
         }
     }
 
+    /// The stabilization target's forward pass batched with the adversarial one gives the
+    /// attack of two separate passes.
+    func testSMIABatchedTargetEqualsSeparateForward() throws {
+        for name in Fixtures.names {
+            let (model, expected) = try Fixtures.model(name)
+            let batched = GradientAttacks.smia(eps: eps, step: step, steps: 5)
+            XCTAssertNotNil(batched.companion)
+            var separate = batched
+            separate.companion = nil
+            let a = try batched.run(model: model, task: .classification, images: expected["x"]!, labels: expected["y"]!)
+            let b = try separate.run(model: model, task: .classification, images: expected["x"]!, labels: expected["y"]!)
+            assertReproduces(a.adversarial, b.adversarial, tolerance: 2 * step, "batched smia \(name)")
+            XCTAssertEqual(a.forwards, b.forwards, name)
+            for (la, lb) in zip(a.losses, b.losses) { XCTAssertEqual(la, lb, accuracy: 1e-4 * Swift.max(1, Swift.abs(lb)), name) }
+        }
+    }
+
     func testDEV() throws {
         for name in Fixtures.names {
             let (model, expected) = try Fixtures.model(name)

@@ -17,10 +17,14 @@ public final class AttackContext {
     public let iteration: Int
     /// The model's output on `current`, recorded for gradients.
     public let output: Tensor
+    /// The model's output on the attack's companion images (`IterativeAttack.companion`) at
+    /// this iteration, recorded, when there are any.
+    public let companionOutput: Tensor?
     let counters: AttackCounters
 
     public init(model: Module, task: AttackTask, clean: Tensor, current: Tensor, previous: Tensor, labels: Tensor,
-                targeted: Bool, iteration: Int, output: Tensor, counters: AttackCounters = AttackCounters()) {
+                targeted: Bool, iteration: Int, output: Tensor, companionOutput: Tensor? = nil,
+                counters: AttackCounters = AttackCounters()) {
         self.model = model
         self.task = task
         self.clean = clean
@@ -30,6 +34,7 @@ public final class AttackContext {
         self.targeted = targeted
         self.iteration = iteration
         self.output = output
+        self.companionOutput = companionOutput
         self.counters = counters
     }
 
@@ -56,3 +61,7 @@ public final class AttackCounters {
 
 /// A loss to ascend: a scalar from the context.
 public typealias AttackLoss = (AttackContext) throws -> Tensor
+
+/// Images, one per sample, whose model output a loss needs besides the current images' (SMIA's
+/// smoothed images), from (clean, current, previous, iteration); nil when none are needed.
+public typealias CompanionImages = (_ clean: Tensor, _ current: Tensor, _ previous: Tensor, _ iteration: Int) throws -> Tensor?

@@ -6,6 +6,11 @@ import Tensor
 public struct IterativeAttack {
     public var name: String
     public var loss: AttackLoss
+    /// Images the loss also needs the model's output on, computed from the current ones: they go
+    /// through the model in one batch with the current images (twice the columns per GEMM, one
+    /// pass of the layers' bookkeeping), and reach the loss as `companionOutput`. For a model
+    /// that treats samples independently (eval mode), as every attacked model here.
+    public var companion: CompanionImages?
     public var stepRule: StepRule = .sign
     public var projection: Projection = .linf
     /// Radius of the projection; one value, or per sample through `perSampleEps`.
@@ -107,8 +112,20 @@ public struct IterativeAttack {
             if interrupted() { throw TensorError("\(name): interrupted") }
             let current = adversarial.detached()
             current.requiresGrad = true
-            let output = try model(current)
-            counters.forwards += n
+            let output: Tensor, companionOutput: Tensor?
+            if let extra = try companion?(clean, current, previous, iteration) {
+                let both = try model(Tensor.cat([current, extra], dim: 0))
+                guard both.rank >= 1, both.shape[0] == 2 * n else {
+                    throw TensorError("\(name): the model returned \(describeShape(both.shape)) for \(2 * n) images")
+                }
+                output = try both.slice(dim: 0, start: 0, end: n)
+                companionOutput = try both.slice(dim: 0, start: n, end: 2 * n)
+                counters.forwards += 2 * n
+            } else {
+                output = try model(current)
+                companionOutput = nil
+                counters.forwards += n
+            }
             if iteration == 1 { try task.check(output: output, labels: labels, op: name) }
             if earlyStop {
                 let success = try task.success(output.detached(), labels: labels, targeted: targeted)
@@ -116,7 +133,8 @@ public struct IterativeAttack {
                 if !frozen.contains(false) { break }
             }
             let context = AttackContext(model: model, task: task, clean: clean, current: current, previous: previous,
-                                        labels: labels, targeted: targeted, iteration: iteration, output: output, counters: counters)
+                                        labels: labels, targeted: targeted, iteration: iteration, output: output,
+                                        companionOutput: companionOutput, counters: counters)
             let objective = try loss(context)
             guard objective.count == 1 else {
                 throw TensorError("\(name): the loss must be a scalar, got size \(describeShape(objective.shape))")

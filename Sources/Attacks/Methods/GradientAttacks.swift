@@ -45,6 +45,7 @@ public enum GradientAttacks {
     public static func smia(eps: Float, step: Float, steps: Int, options: SMIAOptions = SMIAOptions(),
                             projection: Projection = .linf) -> IterativeAttack {
         var a = IterativeAttack(name: options.alpha == 0 ? "dev" : "smia", loss: smiaLoss(options))
+        a.companion = smiaCompanion(options)
         a.eps = eps
         a.steps = steps
         a.stepSize = { _ in step }

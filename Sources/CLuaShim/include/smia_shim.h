@@ -51,8 +51,10 @@ void smia_gc_collect(lua_State *L);
 int smia_gc_count_kb(lua_State *L);
 
 /* Hands memory freed by the C allocator back to the system (glibc's malloc_trim), so the
- * resident size follows what is really in use after a forced collection. */
-void smia_release_free_memory(void);
+ * resident size follows what is really in use after a forced collection; but only when the
+ * heap holds more than `keep` free bytes: a loop that allocates the same amount again (an
+ * attack's activations each step) reuses them faster than it faults fresh pages in. */
+void smia_release_free_memory(size_t keep);
 
 /* Macro wrappers. */
 int smia_upvalueindex(int i);

@@ -40,23 +40,17 @@ extension Tensor {
         // Eval: one affine map per channel.
         // The statistics as they are now: the rule must not see later updates of the buffers.
         let means = runningMean.storage
-        var scale = [Float](repeating: 0, count: c), shift = [Float](repeating: 0, count: c)
-        var invStd = [Float](repeating: 0, count: c)
-        for i in 0..<c {
-            invStd[i] = 1 / (runningVar.storage[i] + eps).squareRoot()
-            scale[i] = (weight?.storage[i] ?? 1) * invStd[i]
-            shift[i] = (bias?.storage[i] ?? 0) - means[i] * scale[i]
-        }
+        // Constants, not variables: the rule reads them without exclusivity checks.
+        let invStd = runningVar.storage.map { 1 / ($0 + eps).squareRoot() }
+        let scale = (0..<c).map { (weight?.storage[$0] ?? 1) * invStd[$0] }
+        let shift = (0..<c).map { (bias?.storage[$0] ?? 0) - means[$0] * scale[$0] }
         let (outer, _, inner) = splitAround(x.shape, 1)
-        var out = [Float](repeating: 0, count: x.count)
-        x.storage.withUnsafeBufferPointer { px in
-            out.withUnsafeMutableBufferPointer { po in
-                for a in 0..<outer {
-                    for ch in 0..<c {
-                        let base = (a * c + ch) * inner
-                        let s = scale[ch], t = shift[ch]
-                        for i in 0..<inner { po[base + i] = px[base + i] * s + t }
-                    }
+        let out = x.storage.withUnsafeBufferPointer { px in
+            uninitializedFloats(x.count) { po in
+                guard let src = px.baseAddress else { return }
+                applyPerChannel(outer: outer, channels: c, inner: inner) { plane, ch in
+                    let s = scale[ch], t = shift[ch]
+                    for i in plane { po[i] = src[i] * s + t }
                 }
             }
         }
@@ -65,17 +59,36 @@ extension Tensor {
         if let bias { inputs.append(bias) }
         return Tensor(uncheckedShape: x.shape, storage: out).recording("batch_norm", inputs) { g, need in
             var grads: [Tensor?] = []
-            grads.append(need[0] ? try g * Tensor(uncheckedShape: channelShape, storage: scale) : nil)
-            // d/dweight = sum(g * x_hat), d/dbias = sum(g), over all but the channel dimension.
+            let gradInput: [Float]? = !need[0] ? nil : g.storage.withUnsafeBufferPointer { pg in
+                uninitializedFloats(x.count) { dx in
+                    guard let gp = pg.baseAddress else { return }
+                    applyPerChannel(outer: outer, channels: c, inner: inner) { plane, ch in
+                        let s = scale[ch]
+                        for i in plane { dx[i] = gp[i] * s }
+                    }
+                }
+            }
+            grads.append(gradInput.map { Tensor(uncheckedShape: x.shape, storage: $0) })
+            // d/dweight = sum(g * x_hat), d/dbias = sum(g), over all but the channel dimension;
+            // only when asked for (an attack never is).
+            let needWeight = weight != nil && need[1]
+            let needBias = bias != nil && need[weight != nil ? 2 : 1]
             var sumG = [Float](repeating: 0, count: c), sumGXhat = [Float](repeating: 0, count: c)
-            if weight != nil || bias != nil {
-                for a in 0..<outer {
-                    for ch in 0..<c {
-                        let base = (a * c + ch) * inner
-                        let inv = invStd[ch], m = means[ch]
-                        for i in 0..<inner {
-                            sumG[ch] += g.storage[base + i]
-                            sumGXhat[ch] += g.storage[base + i] * (x.storage[base + i] - m) * inv
+            if needWeight || needBias {
+                g.storage.withUnsafeBufferPointer { pg in
+                    x.storage.withUnsafeBufferPointer { px in
+                        for a in 0..<outer {
+                            for ch in 0..<c {
+                                let base = (a * c + ch) * inner
+                                let inv = invStd[ch], m = means[ch]
+                                var sg: Float = 0, sgx: Float = 0
+                                for i in base..<(base + inner) {
+                                    sg += pg[i]
+                                    sgx += pg[i] * (px[i] - m) * inv
+                                }
+                                sumG[ch] += sg
+                                sumGXhat[ch] += sgx
+                            }
                         }
                     }
                 }
@@ -83,6 +96,18 @@ extension Tensor {
             if weight != nil { grads.append(need[grads.count] ? Tensor(uncheckedShape: [c], storage: sumGXhat) : nil) }
             if bias != nil { grads.append(need[grads.count] ? Tensor(uncheckedShape: [c], storage: sumG) : nil) }
             return grads
+        }
+    }
+}
+
+/// Calls `body(range, channel)` for each (sample, channel) plane of an (N, C, ...) layout with
+/// `inner` values per plane, across the cores for large inputs.
+@inline(__always)
+private func applyPerChannel(outer: Int, channels c: Int, inner: Int, _ body: (Range<Int>, Int) -> Void) {
+    parallelRanges(outer * c, cost: inner) { planes in
+        for plane in planes {
+            let base = plane * inner
+            body(base..<(base + inner), plane % c)
         }
     }
 }

@@ -172,13 +172,22 @@ struct ConvGeometry {
     }
 
     /// Copies samples `samples` of an NCHW tensor (from sample `s0` on) into the chunk layout
-    /// (O, nb * P), or back when `toChunk` is false.
-    func convertLayout(nchw: UnsafeMutablePointer<Float>, chunk: UnsafeMutablePointer<Float>, channels: Int,
-                       s0: Int, nb: Int, samples: Range<Int>, toChunk: Bool) {
+    /// (O, nb * P).
+    func gatherChunk(nchw: UnsafePointer<Float>, chunk: UnsafeMutablePointer<Float>, channels: Int,
+                     s0: Int, nb: Int, samples: Range<Int>) {
         for j in samples {
             for ch in 0..<channels {
-                let a = nchw + ((s0 + j) * channels + ch) * p, b = chunk + ch * nb * p + j * p
-                if toChunk { b.update(from: a, count: p) } else { a.update(from: b, count: p) }
+                (chunk + ch * nb * p + j * p).update(from: nchw + ((s0 + j) * channels + ch) * p, count: p)
+            }
+        }
+    }
+
+    /// The inverse of `gatherChunk`: samples `samples` of the chunk layout back to NCHW.
+    func scatterChunk(chunk: UnsafePointer<Float>, nchw: UnsafeMutablePointer<Float>, channels: Int,
+                      s0: Int, nb: Int, samples: Range<Int>) {
+        for j in samples {
+            for ch in 0..<channels {
+                (nchw + ((s0 + j) * channels + ch) * p).update(from: chunk + ch * nb * p + j * p, count: p)
             }
         }
     }
@@ -225,25 +234,25 @@ extension ConvGeometry {
                       c: target + gi * og * ldc + first, ldc: ldc)
             }
         }
-        if nb > 1 { convertLayout(nchw: out, chunk: staging, channels: o, s0: s0, nb: nb, samples: samples, toChunk: false) }
+        if nb > 1 { scatterChunk(chunk: staging, nchw: out, channels: o, s0: s0, nb: nb, samples: samples) }
     }
 
     /// The backward pass of the chunk at `s0` (`nb` samples) over `parts` cores: adds the weight
     /// gradient into `dw` and writes the input gradient of those samples into `dx` (each when
     /// given). `gy` is the whole output gradient (NCHW).
-    func backwardChunk(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, gy all: UnsafeMutablePointer<Float>,
+    func backwardChunk(x: UnsafePointer<Float>, weight: UnsafePointer<Float>, gy all: UnsafePointer<Float>,
                        s0: Int, nb: Int, parts: Int, col: UnsafeMutablePointer<Float>, staging: UnsafeMutablePointer<Float>,
                        dx: UnsafeMutablePointer<Float>?, dw: UnsafeMutablePointer<Float>?) {
         let ld = nb * p
         // The output gradient as (O, nb * P): for one sample, as it is.
-        let gy: UnsafeMutablePointer<Float>
+        let gy: UnsafePointer<Float>
         if nb == 1 {
             gy = all + s0 * o * p
         } else {
-            gy = staging
+            gy = UnsafePointer(staging)
             let pieces = splitRange(nb, parts: parts)
             parallelFor(pieces.count) { i in
-                convertLayout(nchw: all, chunk: gy, channels: o, s0: s0, nb: nb, samples: pieces[i], toChunk: true)
+                gatherChunk(nchw: all, chunk: staging, channels: o, s0: s0, nb: nb, samples: pieces[i])
             }
         }
         if let dw {
@@ -281,7 +290,9 @@ extension Tensor {
         if let bias, bias.shape != [g.o] {
             throw TensorError("conv2d: expected bias of size \(g.o), got \(describeShape(bias.shape))")
         }
-        var out = [Float](repeating: 0, count: Swift.max(1, try checkedCount([g.n, g.o, g.oh, g.ow])))
+        // Not zeroed: the GEMMs write every value.
+        let outCount = Swift.max(1, try checkedCount([g.n, g.o, g.oh, g.ow]))
+        var out = [Float](unsafeUninitializedCapacity: outCount) { _, initialized in initialized = outCount }
         let starts = g.chunkStarts
         x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in
@@ -332,15 +343,15 @@ extension Tensor {
 }
 
 /// Runs `body` with an unfolded buffer and a staging buffer sized for one chunk of `g`.
+/// Not zeroed: every kernel writes the part of them it reads.
 private func withChunkBuffers(_ g: ConvGeometry, _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) {
-    var col = [Float](repeating: 0, count: g.unfoldedCount)
-    var staging = [Float](repeating: 0, count: g.stagingCount)
-    col.withUnsafeMutableBufferPointer { pcol in
-        staging.withUnsafeMutableBufferPointer { pst in
-            guard let colp = pcol.baseAddress, let stagingp = pst.baseAddress else { return }
-            body(colp, stagingp)
-        }
+    let col = UnsafeMutablePointer<Float>.allocate(capacity: g.unfoldedCount)
+    let staging = UnsafeMutablePointer<Float>.allocate(capacity: g.stagingCount)
+    defer {
+        col.deallocate()
+        staging.deallocate()
     }
+    body(col, staging)
 }
 
 /// Gradients of a convolution with respect to its input and its weight, each only if needed.
@@ -348,11 +359,10 @@ private func conv2dBackward(_ g: ConvGeometry, x: Tensor, weight: Tensor, gradOu
                             needInput: Bool, needWeight: Bool) -> (Tensor?, Tensor?) {
     var dx = [Float](repeating: 0, count: needInput ? Swift.max(1, x.count) : 0)
     var dw = [Float](repeating: 0, count: needWeight ? Swift.max(1, weight.count) : 0)
-    var gradOut = gradOutput.storage
     let starts = g.chunkStarts
     x.storage.withUnsafeBufferPointer { px in
         weight.storage.withUnsafeBufferPointer { pw in
-            gradOut.withUnsafeMutableBufferPointer { pg in
+            gradOutput.storage.withUnsafeBufferPointer { pg in
                 dx.withUnsafeMutableBufferPointer { pdx in
                     dw.withUnsafeMutableBufferPointer { pdw in
                         guard let xp = px.baseAddress, let wp = pw.baseAddress, let gp = pg.baseAddress else { return }

@@ -6,35 +6,43 @@ import Foundation
 @inline(__always)
 func broadcastMap(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
     if a.shape == b.shape {
-        var out = [Float](repeating: 0, count: a.count)
-        a.storage.withUnsafeBufferPointer { pa in
+        let out = a.storage.withUnsafeBufferPointer { pa in
             b.storage.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { po in
-                    for i in 0..<po.count { po[i] = f(pa[i], pb[i]) }
+                uninitializedFloats(a.count) { po in
+                    guard let ap = pa.baseAddress, let bp = pb.baseAddress else { return }
+                    mapValues(ap, bp, into: po, count: a.count, f)
                 }
             }
         }
         return Tensor(uncheckedShape: a.shape, storage: out)
     }
     let shape = try broadcastShape(a.shape, b.shape, op: op)
-    var out = [Float](repeating: 0, count: shape.reduce(1, *))
     if b.count == 1 && shape == a.shape {
         let s = b.storage[0]
-        a.storage.withUnsafeBufferPointer { pa in
-            out.withUnsafeMutableBufferPointer { po in for i in 0..<po.count { po[i] = f(pa[i], s) } }
+        let out = a.storage.withUnsafeBufferPointer { pa in
+            uninitializedFloats(a.count) { po in
+                guard let ap = pa.baseAddress else { return }
+                mapValues(ap, into: po, count: a.count) { f($0, s) }
+            }
         }
-    } else if a.count == 1 && shape == b.shape {
+        return Tensor(uncheckedShape: shape, storage: out)
+    }
+    if a.count == 1 && shape == b.shape {
         let s = a.storage[0]
-        b.storage.withUnsafeBufferPointer { pb in
-            out.withUnsafeMutableBufferPointer { po in for i in 0..<po.count { po[i] = f(s, pb[i]) } }
+        let out = b.storage.withUnsafeBufferPointer { pb in
+            uninitializedFloats(b.count) { po in
+                guard let bp = pb.baseAddress else { return }
+                mapValues(bp, into: po, count: b.count) { f(s, $0) }
+            }
         }
-    } else {
-        let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
-        a.storage.withUnsafeBufferPointer { pa in
-            b.storage.withUnsafeBufferPointer { pb in
-                out.withUnsafeMutableBufferPointer { po in
-                    forEachBroadcast(shape, sa, sb) { o, i, j in po[o] = f(pa[i], pb[j]) }
-                }
+        return Tensor(uncheckedShape: shape, storage: out)
+    }
+    var out = [Float](repeating: 0, count: shape.reduce(1, *))
+    let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
+    a.storage.withUnsafeBufferPointer { pa in
+        b.storage.withUnsafeBufferPointer { pb in
+            out.withUnsafeMutableBufferPointer { po in
+                forEachBroadcast(shape, sa, sb) { o, i, j in po[o] = f(pa[i], pb[j]) }
             }
         }
     }
@@ -44,9 +52,12 @@ func broadcastMap(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> F
 extension Tensor {
     @inline(__always)
     func map(_ f: (Float) -> Float) -> Tensor {
-        var out = [Float](repeating: 0, count: count)
-        storage.withUnsafeBufferPointer { p in
-            out.withUnsafeMutableBufferPointer { o in for i in 0..<o.count { o[i] = f(p[i]) } }
+        let n = count
+        let out = storage.withUnsafeBufferPointer { p in
+            uninitializedFloats(n) { o in
+                guard let src = p.baseAddress else { return }
+                mapValues(src, into: o, count: n, f)
+            }
         }
         return Tensor(uncheckedShape: shape, storage: out)
     }
@@ -101,8 +112,22 @@ extension Tensor {
         // The values, not `y`: a rule that held its own result would keep the graph alive forever.
         let values = y.storage
         return y.recording(name, [x]) { g, _ in
-            let d = try broadcastMap(x, Tensor(uncheckedShape: x.shape, storage: values), op: name, derivative)
-            return [try g * d]
+            guard g.shape == x.shape else {
+                let d = try broadcastMap(x, Tensor(uncheckedShape: x.shape, storage: values), op: name, derivative)
+                return [try g * d]
+            }
+            // g · f'(x, y) in one pass.
+            let dx = g.storage.withUnsafeBufferPointer { pg in
+                x.storage.withUnsafeBufferPointer { px in
+                    values.withUnsafeBufferPointer { py in
+                        uninitializedFloats(x.count) { out in
+                            guard let gp = pg.baseAddress, let xp = px.baseAddress, let yp = py.baseAddress else { return }
+                            mapValues(gp, xp, yp, into: out, count: x.count) { g, x, y in g * derivative(x, y) }
+                        }
+                    }
+                }
+            }
+            return [Tensor(uncheckedShape: x.shape, storage: dx)]
         }
     }
 
@@ -112,7 +137,28 @@ extension Tensor {
     public func exp() -> Tensor { unary("exp", Foundation.exp) { _, y in y } }
     public func log() -> Tensor { unary("log", Foundation.log) { x, _ in 1 / x } }
     public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }) { _, y in 0.5 / y } }
-    public func relu() -> Tensor { unary("relu", { $0 > 0 ? $0 : 0 }) { x, _ in x > 0 ? 1 : 0 } }
+    /// Its own loops rather than `unary`'s closures: every CNN layer runs one, forward and back.
+    public func relu() -> Tensor {
+        let x = self, n = count
+        let y = storage.withUnsafeBufferPointer { px in
+            uninitializedFloats(n) { out in
+                guard let src = px.baseAddress else { return }
+                parallelRanges(n) { r in for i in r { out[i] = src[i] > 0 ? src[i] : 0 } }
+            }
+        }
+        return Tensor(uncheckedShape: shape, storage: y).recording("relu", [x]) { g, _ in
+            guard g.shape == x.shape else { return [try g * x.map { $0 > 0 ? 1 : 0 }] }
+            let dx = g.storage.withUnsafeBufferPointer { pg in
+                x.storage.withUnsafeBufferPointer { px in
+                    uninitializedFloats(n) { out in
+                        guard let gp = pg.baseAddress, let xp = px.baseAddress else { return }
+                        parallelRanges(n) { r in for i in r { out[i] = gp[i] * (xp[i] > 0 ? 1 : 0) } }
+                    }
+                }
+            }
+            return [Tensor(uncheckedShape: x.shape, storage: dx)]
+        }
+    }
     public func sigmoid() -> Tensor {
         unary("sigmoid", { $0 >= 0 ? 1 / (1 + Foundation.exp(-$0)) : Foundation.exp($0) / (1 + Foundation.exp($0)) }) { _, y in y * (1 - y) }
     }

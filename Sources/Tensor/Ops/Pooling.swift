@@ -45,38 +45,62 @@ extension Tensor {
         let (oh, ow) = try o.check(x.shape, op: "max_pool2d")
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let planes = n * c
-        var out = [Float](repeating: 0, count: planes * oh * ow)
+        let (kh, kw) = o.kernel, (sh, sw) = o.stride, (ph, pw) = o.padding
         var argmax = [Int32](repeating: -1, count: planes * oh * ow)
-        x.storage.withUnsafeBufferPointer { px in
-            out.withUnsafeMutableBufferPointer { po in
-                argmax.withUnsafeMutableBufferPointer { pa in
-                    let src = px.baseAddress!, dst = po.baseAddress!, arg = pa.baseAddress!
-                    parallelFor(planes) { pl in
-                        for y in 0..<oh {
-                            for xo in 0..<ow {
-                                var best = -Float.infinity, bestAt: Int32 = -1
-                                let y0 = y * o.stride.0 - o.padding.0, x0 = xo * o.stride.1 - o.padding.1
-                                for ky in Swift.max(0, y0)..<Swift.min(h, y0 + o.kernel.0) {
-                                    for kx in Swift.max(0, x0)..<Swift.min(w, x0 + o.kernel.1) {
-                                        let v = src[pl * h * w + ky * w + kx]
-                                        // NaN propagates, as in PyTorch.
-                                        if v > best || v.isNaN || bestAt < 0 { best = v; bestAt = Int32(ky * w + kx) }
-                                        if v.isNaN { break }
+        let out = x.storage.withUnsafeBufferPointer { px in
+            argmax.withUnsafeMutableBufferPointer { pa in
+                uninitializedFloats(planes * oh * ow) { dst in
+                    guard let src = px.baseAddress, let arg = pa.baseAddress else { return }
+                    parallelRanges(planes, cost: h * w) { r in
+                        for pl in r {
+                            let plane = src + pl * h * w
+                            var at = pl * oh * ow
+                            for y in 0..<oh {
+                                let y0 = y * sh - ph
+                                let ys = Swift.max(0, y0), ye = Swift.min(h, y0 + kh)
+                                for xo in 0..<ow {
+                                    let x0 = xo * sw - pw
+                                    let xs = Swift.max(0, x0), xe = Swift.min(w, x0 + kw)
+                                    var best = -Float.infinity, bestAt = -1
+                                    var ky = ys
+                                    while ky < ye {
+                                        var kx = xs
+                                        while kx < xe {
+                                            let v = plane[ky * w + kx]
+                                            // NaN propagates, as in PyTorch.
+                                            if v > best || v.isNaN || bestAt < 0 { best = v; bestAt = ky * w + kx }
+                                            if v.isNaN { break }
+                                            kx += 1
+                                        }
+                                        ky += 1
                                     }
+                                    dst[at] = best
+                                    arg[at] = Int32(truncatingIfNeeded: bestAt)
+                                    at += 1
                                 }
-                                dst[(pl * oh + y) * ow + xo] = best
-                                arg[(pl * oh + y) * ow + xo] = bestAt
                             }
                         }
                     }
                 }
             }
         }
+        let winners = argmax
         return Tensor(uncheckedShape: [n, c, oh, ow], storage: out).recording("max_pool2d", [x]) { g, _ in
-            var dx = [Float](repeating: 0, count: x.count)
-            for pl in 0..<planes {
-                for i in 0..<(oh * ow) where argmax[pl * oh * ow + i] >= 0 {
-                    dx[pl * h * w + Int(argmax[pl * oh * ow + i])] += g.storage[pl * oh * ow + i]
+            let dx = g.storage.withUnsafeBufferPointer { pg in
+                winners.withUnsafeBufferPointer { pa in
+                    uninitializedFloats(x.count) { dx in
+                        guard let gp = pg.baseAddress, let arg = pa.baseAddress else { return }
+                        // Planes are independent: each core zeroes and fills its own.
+                        parallelRanges(planes, cost: h * w) { r in
+                            for pl in r {
+                                let plane = dx + pl * h * w
+                                plane.update(repeating: 0, count: h * w)
+                                for i in (pl * oh * ow)..<((pl + 1) * oh * ow) where arg[i] >= 0 {
+                                    plane[Int(arg[i])] += gp[i]
+                                }
+                            }
+                        }
+                    }
                 }
             }
             return [Tensor(uncheckedShape: x.shape, storage: dx)]
@@ -131,14 +155,22 @@ extension Tensor {
             }
         }
         return Tensor(uncheckedShape: [n, c, oh, ow], storage: out).recording(op, [x]) { g, _ in
-            var dx = [Float](repeating: 0, count: x.count)
-            for pl in 0..<planes {
-                for y in 0..<oh {
-                    for xo in 0..<ow {
-                        let (ys, ye, xs, xe, divisor) = window(y, xo)
-                        guard divisor > 0 else { continue }
-                        let share = g.storage[(pl * oh + y) * ow + xo] / Float(divisor)
-                        for ky in ys..<Swift.max(ys, ye) { for kx in xs..<Swift.max(xs, xe) { dx[pl * h * w + ky * w + kx] += share } }
+            let dx = g.storage.withUnsafeBufferPointer { pg in
+                uninitializedFloats(x.count) { dx in
+                    guard let gp = pg.baseAddress else { return }
+                    parallelRanges(planes, cost: h * w) { r in
+                        for pl in r {
+                            let plane = dx + pl * h * w
+                            plane.update(repeating: 0, count: h * w)
+                            for y in 0..<oh {
+                                for xo in 0..<ow {
+                                    let (ys, ye, xs, xe, divisor) = window(y, xo)
+                                    guard divisor > 0 else { continue }
+                                    let share = gp[(pl * oh + y) * ow + xo] / Float(divisor)
+                                    for ky in ys..<Swift.max(ys, ye) { for kx in xs..<Swift.max(xs, xe) { plane[ky * w + kx] += share } }
+                                }
+                            }
+                        }
                     }
                 }
             }

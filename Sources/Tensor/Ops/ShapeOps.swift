@@ -73,23 +73,31 @@ extension Tensor {
         let (outer, _, inner) = splitAround(shape, d)
         var outShape = shape
         outShape[d] = len
-        var out = [Float](repeating: 0, count: outer * len * inner)
-        for a in 0..<outer {
-            for k in 0..<len {
-                let src = (a * n + start + k * step) * inner, dst = (a * len + k) * inner
-                for i in 0..<inner { out[dst + i] = storage[src + i] }
+        let out = storage.withUnsafeBufferPointer { px in
+            uninitializedFloats(outer * len * inner) { out in
+                guard let x = px.baseAddress else { return }
+                for a in 0..<outer {
+                    for k in 0..<len {
+                        (out + (a * len + k) * inner).update(from: x + (a * n + start + k * step) * inner, count: inner)
+                    }
+                }
             }
         }
         let x = self
         return Tensor(uncheckedShape: outShape, storage: out).recording("slice", [x]) { g, _ in
-            let gx = Tensor.zerosUnchecked(x.shape)
-            for a in 0..<outer {
-                for k in 0..<len {
-                    let dst = (a * n + start + k * step) * inner, src = (a * len + k) * inner
-                    for i in 0..<inner { gx.storage[dst + i] += g.storage[src + i] }
+            // Rows taken are distinct, so the gradient is placed, not added.
+            var gx = [Float](repeating: 0, count: x.count)
+            g.storage.withUnsafeBufferPointer { pg in
+                gx.withUnsafeMutableBufferPointer { px in
+                    guard let src = pg.baseAddress, let dst = px.baseAddress else { return }
+                    for a in 0..<outer {
+                        for k in 0..<len {
+                            (dst + (a * n + start + k * step) * inner).update(from: src + (a * len + k) * inner, count: inner)
+                        }
+                    }
                 }
             }
-            return [gx]
+            return [Tensor(uncheckedShape: x.shape, storage: gx)]
         }
     }
 
@@ -185,13 +193,18 @@ extension Tensor {
         var outShape = first.shape
         outShape[d] = total
         var out = [Float](repeating: 0, count: outer * total * inner)
-        var offset = 0
-        for (t, len) in zip(tensors, lengths) {
-            for a in 0..<outer {
-                let src = a * len * inner, dst = (a * total + offset) * inner
-                for i in 0..<(len * inner) { out[dst + i] = t.storage[src + i] }
+        out.withUnsafeMutableBufferPointer { po in
+            guard let dst = po.baseAddress else { return }
+            var offset = 0
+            for (t, len) in zip(tensors, lengths) {
+                t.storage.withUnsafeBufferPointer { pt in
+                    guard let src = pt.baseAddress else { return }
+                    for a in 0..<outer {
+                        (dst + (a * total + offset) * inner).update(from: src + a * len * inner, count: len * inner)
+                    }
+                }
+                offset += len
             }
-            offset += len
         }
         return Tensor(uncheckedShape: outShape, storage: out).recording("cat", tensors) { g, need in
             var starts = 0

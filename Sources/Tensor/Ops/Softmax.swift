@@ -29,16 +29,14 @@ extension Tensor {
         }
         let x = self
         let y = Tensor(uncheckedShape: shape, storage: out)
+        // The values, not `y`: a rule that held its own result would keep the graph alive forever.
+        let values = out
         return y.recording("log_softmax", [x]) { g, _ in
             // dx = g - softmax * sum(g) along the dimension.
-            var dx = [Float](repeating: 0, count: x.count)
-            for a in 0..<outer {
-                for i in 0..<inner {
-                    let base = a * n * inner + i
-                    var s: Float = 0
-                    for k in 0..<n { s += g.storage[base + k * inner] }
-                    for k in 0..<n { dx[base + k * inner] = g.storage[base + k * inner] - Foundation.exp(out[base + k * inner]) * s }
-                }
+            let dx = alongDimension(g, values, outer: outer, n: n, inner: inner) { gp, yp, dx, base in
+                var s: Float = 0
+                for k in 0..<n { s += gp[base + k * inner] }
+                for k in 0..<n { dx[base + k * inner] = gp[base + k * inner] - Foundation.exp(yp[base + k * inner]) * s }
             }
             return [Tensor(uncheckedShape: x.shape, storage: dx)]
         }
@@ -53,16 +51,29 @@ extension Tensor {
         let values = y.storage
         return y.recording("softmax", [x]) { g, _ in
             // dx = y * (g - sum(g * y)) along the dimension.
-            var dx = [Float](repeating: 0, count: x.count)
-            for a in 0..<outer {
-                for i in 0..<inner {
-                    let base = a * n * inner + i
-                    var s: Float = 0
-                    for k in 0..<n { s += g.storage[base + k * inner] * values[base + k * inner] }
-                    for k in 0..<n { dx[base + k * inner] = values[base + k * inner] * (g.storage[base + k * inner] - s) }
-                }
+            let dx = alongDimension(g, values, outer: outer, n: n, inner: inner) { gp, yp, dx, base in
+                var s: Float = 0
+                for k in 0..<n { s += gp[base + k * inner] * yp[base + k * inner] }
+                for k in 0..<n { dx[base + k * inner] = yp[base + k * inner] * (gp[base + k * inner] - s) }
             }
             return [Tensor(uncheckedShape: x.shape, storage: dx)]
+        }
+    }
+}
+
+/// The gradient loop of a softmax: `body(g, y, dx, base)` for every line along the dimension
+/// (values `base + k * inner`, k < n), which it must write entirely.
+@inline(__always)
+private func alongDimension(_ g: Tensor, _ y: [Float], outer: Int, n: Int, inner: Int,
+                            _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> [Float] {
+    g.storage.withUnsafeBufferPointer { pg in
+        y.withUnsafeBufferPointer { py in
+            uninitializedFloats(outer * n * inner) { dx in
+                guard let gp = pg.baseAddress, let yp = py.baseAddress else { return }
+                for a in 0..<outer {
+                    for i in 0..<inner { body(gp, yp, dx, a * n * inner + i) }
+                }
+            }
         }
     }
 }

@@ -1,0 +1,48 @@
+/// Helpers the memory-bound kernels share: output arrays without a zeroing pass, and loops
+/// spread over the cores once they are long enough to pay for the threads.
+
+/// Below this many values a loop runs on the calling thread: waking a core costs more than
+/// the loop.
+let parallelThreshold = 1 << 15
+
+/// An array of `count` floats that `fill` must write entirely: a kernel that writes every value
+/// need not pay for zeroing them first.
+@inline(__always)
+func uninitializedFloats(_ count: Int, _ fill: (UnsafeMutablePointer<Float>) throws -> Void) rethrows -> [Float] {
+    try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+        if let base = buffer.baseAddress { try fill(base) }
+        initialized = count
+    }
+}
+
+/// Runs `body` on pieces of `0..<count` that together cover it, across the cores when `count`
+/// (weighted by `cost`, the work per index in values touched) is large.
+@inline(__always)
+func parallelRanges(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
+    if count * cost < parallelThreshold || coreCount == 1 {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    let pieces = splitRange(count, parts: coreCount)
+    parallelFor(pieces.count) { body(pieces[$0]) }
+}
+
+/// `out[i] = f(a[i])` over `count` values, across the cores for long arrays.
+@inline(__always)
+func mapValues(_ a: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int, _ f: (Float) -> Float) {
+    parallelRanges(count) { r in for i in r { out[i] = f(a[i]) } }
+}
+
+/// `out[i] = f(a[i], b[i])` over `count` values, across the cores for long arrays.
+@inline(__always)
+func mapValues(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+               count: Int, _ f: (Float, Float) -> Float) {
+    parallelRanges(count) { r in for i in r { out[i] = f(a[i], b[i]) } }
+}
+
+/// `out[i] = f(a[i], b[i], c[i])` over `count` values, across the cores for long arrays.
+@inline(__always)
+func mapValues(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
+               into out: UnsafeMutablePointer<Float>, count: Int, _ f: (Float, Float, Float) -> Float) {
+    parallelRanges(count) { r in for i in r { out[i] = f(a[i], b[i], c[i]) } }
+}
