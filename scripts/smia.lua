@@ -24,13 +24,14 @@
 --
 -- Options:
 --   --tasks LIST   comma-separated: fundus,ct_lung,endoscopy,fashion_mnist (default: all)
---   --n N          images per task (default 100); --full: each task's whole held-out set
---   --eps X        L∞ radius (default 8/255)      --step X   step size (default 2/255)
+--   --n N          images per task (default 200); --full: each task's whole held-out set
+--   --eps X        L∞ radius (default 8/255; fundus 0.5/255, see scripts/lib/tasks.lua)
+--   --step X       step size (default eps/4)
 --   --steps K      iterations (default 10)        --alpha A  SMIA's α (default 1)
 --   --out DIR      output folder (default out)
 --   --sweep iterations|eps|alpha   instead of the tables above, the paper's sweeps (Tables 2-4):
 --                  PGD, DeepFool or DAG and SMIA (with FGSM for eps) over 5-25 iterations,
---                  eps 2/255-16/255 (step eps/4), or SMIA's α from 0 to 2.
+--                  ε from 1/4 to 2 times the task's (step ε/4), or SMIA's α from 0 to 2.
 local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
 local cli = dofile(here .. "/lib/cli.lua")
 local tasks = dofile(here .. "/lib/tasks.lua")
@@ -38,11 +39,12 @@ local T = smia.tensor
 
 local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashion_mnist] [--n N | --full] "
   .. "[--eps X] [--step X] [--steps K] [--alpha A] [--out DIR] [--sweep iterations|eps|alpha]"
-local o = cli.parse(arg, {tasks = table.concat(tasks.order, ","), n = 100, full = false, eps = 8 / 255, step = 2 / 255,
+local o = cli.parse(arg, {tasks = table.concat(tasks.order, ","), n = 200, full = false, eps = cli.optional("number"),
+                          step = cli.optional("number"),
                           steps = 10, alpha = 1.0, out = "out", sweep = cli.optional("string")}, usage)
 if o.n < 1 then o.fail(("--n must be at least 1, got %d"):format(o.n)) end
-if not (o.eps > 0 and o.eps <= 1) then o.fail(("--eps must be in (0, 1], got %g"):format(o.eps)) end
-if not (o.step > 0 and o.step <= 1) then o.fail(("--step must be in (0, 1], got %g"):format(o.step)) end
+if o.eps and not (o.eps > 0 and o.eps <= 1) then o.fail(("--eps must be in (0, 1], got %g"):format(o.eps)) end
+if o.step and not (o.step > 0 and o.step <= 1) then o.fail(("--step must be in (0, 1], got %g"):format(o.step)) end
 if o.steps < 1 then o.fail(("--steps must be at least 1, got %d"):format(o.steps)) end
 if not (o.alpha >= 0) then o.fail(("--alpha must be >= 0, got %g"):format(o.alpha)) end
 if o.sweep and o.sweep ~= "iterations" and o.sweep ~= "eps" and o.sweep ~= "alpha" then
@@ -119,8 +121,7 @@ local function view(kind, images, predictions)
   return c
 end
 
-local function comparison_figure(path, kind, examples, methods)
-  local eps_scale = o.eps
+local function comparison_figure(path, kind, examples, methods, eps_scale)
   local columns_ = {view(kind, examples.x, examples.predictions)}
   for _, m in ipairs(examples.methods) do
     if methods[m.name] then
@@ -195,14 +196,25 @@ end
 
 -- The experiments --------------------------------------------------------------------------
 
-local budget = {eps = o.eps, step = o.step, steps = o.steps, alpha = o.alpha}
+-- A task's budget: --eps and --step when given (step eps/4 by default), else the task's own
+-- (scripts/lib/tasks.lua), else 8/255 and 2/255.
+local function budget_for(task)
+  local eps = o.eps or task.eps or 8 / 255
+  local step = o.step or (o.eps and eps / 4) or task.step or eps / 4
+  return {eps = eps, step = step, steps = o.steps, alpha = o.alpha}
+end
+local function in_255(v) return ("%.3g/255"):format(v * 255) end
 local figures_dir = o.out .. "/figures"
 os.execute(("mkdir -p '%s'"):format(figures_dir:gsub("'", "'\\''")))
 local all_rows, markdown = {}, {}
 local started = smia.clock()
-local settings = ("ε = %.4g (%s/255), step %.4g (%s/255), %d steps, α = %g; L∞ projection; %s images per task")
-  :format(o.eps, ("%.3g"):format(o.eps * 255), o.step, ("%.3g"):format(o.step * 255), o.steps, o.alpha,
-          o.full and "all held-out" or tostring(o.n))
+local budgets = {}
+for _, name in ipairs(selected) do
+  local b = budget_for(tasks[name])
+  budgets[#budgets + 1] = ("%s ε = %s, step %s"):format(name, in_255(b.eps), in_255(b.step))
+end
+local settings = ("%s; %d steps, α = %g, L∞ projection; %s images per task")
+  :format(table.concat(budgets, "; "), o.steps, o.alpha, o.full and "all held-out" or tostring(o.n))
 
 local function data_for(task)
   local ds = task.data(o.full and task.full_n or o.n)
@@ -217,11 +229,15 @@ if not o.sweep then
     progress(("[%s] %s"):format(name, task.title))
     local model = tasks.load_model(task)
     local ds, n = data_for(task)
+    local budget = budget_for(task)
     local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, budget),
                            fpr = task.fpr, classes = task.classes, keep = 4, batch_size = 50}
-    for _, r in ipairs(rows) do all_rows[#all_rows + 1] = r end
+    for _, r in ipairs(rows) do
+      if r.method ~= "clean" then r.eps, r.step = budget.eps, budget.step end
+      all_rows[#all_rows + 1] = r
+    end
     local methods = set{"fgsm", "pgd", "deepfool", "dag", "smia"}
-    comparison_figure(("%s/%s_comparison.png"):format(figures_dir, name), task.kind, rows.examples, methods)
+    comparison_figure(("%s/%s_comparison.png"):format(figures_dir, name), task.kind, rows.examples, methods, budget.eps)
     for _, r in ipairs(iterations_figure(("%s/%s_iterations.png"):format(figures_dir, name), task.kind, model, rows.examples, budget)) do
       r.task = name
       iteration_rows[#iteration_rows + 1] = r
@@ -277,7 +293,7 @@ else
   if o.sweep == "iterations" then
     values, param, only = {5, 10, 15, 20, 25}, "steps", set{"pgd", "deepfool", "dag", "smia"}
   elseif o.sweep == "eps" then
-    values, param, only = {2 / 255, 4 / 255, 8 / 255, 16 / 255}, "eps", set{"fgsm", "pgd", "deepfool", "dag", "smia"}
+    values, param, only = {0.25, 0.5, 1, 2}, "eps", set{"fgsm", "pgd", "deepfool", "dag", "smia"}  -- × the task's ε
   else
     values, param, only = {0, 0.5, 0.75, 1, 1.25, 2}, "alpha", set{"smia"}
   end
@@ -286,10 +302,13 @@ else
     local model = tasks.load_model(task)
     local ds, n = data_for(task)
     for i, v in ipairs(values) do
-      progress(("[%s] %s = %.4g"):format(name, param, v))
-      local p = {eps = o.eps, step = o.step, steps = o.steps, alpha = o.alpha}
+      local p = budget_for(task)
+      if param == "eps" then
+        v = v * p.eps
+        p.step = v / 4
+      end
       p[param] = v
-      if param == "eps" then p.step = v / 4 end
+      progress(("[%s] %s = %.4g"):format(name, param, v))
       local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, p, only),
                              fpr = task.fpr, classes = task.classes, keep = 0, batch_size = 50}
       for k, r in ipairs(rows) do

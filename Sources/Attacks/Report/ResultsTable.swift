@@ -119,7 +119,7 @@ public struct ResultsTable {
     static func formatCell(_ v: Double) -> String {
         guard v.isFinite else { return "–" }
         if v == v.rounded(), Swift.abs(v) < 1e9 { return String(Int64(v)) }
-        if v != 0, Swift.abs(v) < 1e-2 { return String(format: "%.3e", v) }
+        if v != 0, Swift.abs(v) < 1e-3 { return String(format: "%.3e", v) }
         if Swift.abs(v) >= 100 { return String(format: "%.1f", v) }
         return String(format: "%.4f", v)
     }
