@@ -53,7 +53,8 @@ public struct CenterNetTargets {
                 let ix = min(Int(cx), w - 1), iy = min(Int(cy), h - 1)
                 let radius = max(0, Int(gaussianRadius(height: bh.rounded(.up), width: bw.rounded(.up), minOverlap: 0.7)))
                 heat.withUnsafeMutableBufferPointer { p in
-                    drawGaussian(p.baseAddress! + (i * numClasses + box.label) * plane, h: h, w: w, x: ix, y: iy, radius: radius)
+                    guard let base = p.baseAddress else { return }
+                    drawGaussian(base + (i * numClasses + box.label) * plane, h: h, w: w, x: ix, y: iy, radius: radius)
                 }
                 let at = iy * w + ix
                 size[(i * 2) * plane + at] = bw

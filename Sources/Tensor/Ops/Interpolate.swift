@@ -77,7 +77,7 @@ extension Tensor {
         var out = [Float](repeating: 0, count: try checkedCount([n, c, oh, ow]))
         x.storage.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { po in
-                let src = px.baseAddress!, dst = po.baseAddress!
+                guard let src = px.baseAddress, let dst = po.baseAddress else { return }
                 parallelFor(planes) { pl in
                     let plane = src + pl * h * w, row = dst + pl * oh * ow
                     for y in 0..<oh {
@@ -97,7 +97,7 @@ extension Tensor {
             var dx = [Float](repeating: 0, count: x.count)
             g.storage.withUnsafeBufferPointer { pg in
                 dx.withUnsafeMutableBufferPointer { pd in
-                    let gsrc = pg.baseAddress!, gdst = pd.baseAddress!
+                    guard let gsrc = pg.baseAddress, let gdst = pd.baseAddress else { return }
                     parallelFor(planes) { pl in
                         let plane = gdst + pl * h * w, row = gsrc + pl * oh * ow
                         for y in 0..<oh {

@@ -18,9 +18,11 @@ extension Tensor {
         ea.storage.withUnsafeBufferPointer { pa in
             eb.storage.withUnsafeBufferPointer { pb in
                 out.withUnsafeMutableBufferPointer { pc in
+                    // Empty operands have no storage and nothing to multiply.
+                    guard let a0 = pa.baseAddress, let b0 = pb.baseAddress, let c0 = pc.baseAddress else { return }
                     for i in 0..<batch {
-                        parallelSgemm(m: m, n: n, k: k, a: pa.baseAddress! + i * m * k, lda: k,
-                              b: pb.baseAddress! + i * k * n, ldb: n, c: pc.baseAddress! + i * m * n, ldc: n)
+                        parallelSgemm(m: m, n: n, k: k, a: a0 + i * m * k, lda: k,
+                              b: b0 + i * k * n, ldb: n, c: c0 + i * m * n, ldc: n)
                     }
                 }
             }
@@ -48,8 +50,9 @@ extension Tensor {
         x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in
                 out.withUnsafeMutableBufferPointer { po in
-                    parallelSgemm(transB: true, m: n, n: o, k: i, a: px.baseAddress!, lda: i, b: pw.baseAddress!, ldb: i,
-                          beta: bias == nil ? 0 : 1, c: po.baseAddress!, ldc: o)
+                    guard let x0 = px.baseAddress, let w0 = pw.baseAddress, let o0 = po.baseAddress else { return }
+                    parallelSgemm(transB: true, m: n, n: o, k: i, a: x0, lda: i, b: w0, ldb: i,
+                          beta: bias == nil ? 0 : 1, c: o0, ldc: o)
                 }
             }
         }

@@ -141,7 +141,7 @@ extension Tensor {
         var out = [Float](repeating: 0, count: planes * oh * ow)
         x.storage.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { po in
-                let src = px.baseAddress!, dst = po.baseAddress!
+                guard let src = px.baseAddress, let dst = po.baseAddress else { return }
                 parallelFor(planes) { pl in
                     for y in 0..<oh {
                         for xo in 0..<ow {
