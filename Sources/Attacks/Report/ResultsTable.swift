@@ -82,10 +82,10 @@ public struct ResultsTable {
     /// become null.
     public func json() -> String {
         let objects = rows.map { row -> String in
-            var fields = ["\"task\": \(Self.jsonString(row.task))", "\"method\": \(Self.jsonString(row.method))"]
+            var fields = ["\"task\": \(jsonStringLiteral(row.task))", "\"method\": \(jsonStringLiteral(row.method))"]
             for name in Self.columns(of: [row]) {
                 let v = row.values[name] ?? .nan
-                fields.append("\(Self.jsonString(name)): \(v.isFinite ? Self.formatNumber(v) : "null")")
+                fields.append("\(jsonStringLiteral(name)): \(v.isFinite ? Self.formatNumber(v) : "null")")
             }
             return "  {" + fields.joined(separator: ", ") + "}"
         }
@@ -129,25 +129,6 @@ public struct ResultsTable {
         return "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
 }
 
 /// `mkdir -p`: creates `path` and any missing parents; an existing directory is fine.

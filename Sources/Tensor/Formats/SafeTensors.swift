@@ -70,7 +70,7 @@ public enum SafeTensors {
         if !metadata.isEmpty {
             json += "\"__metadata__\":{"
             let keys = metadata.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-            json += keys.map { "\(jsonString($0)):\(jsonString(metadata[$0] ?? ""))" }.joined(separator: ",")
+            json += keys.map { "\(jsonStringLiteral($0)):\(jsonStringLiteral(metadata[$0] ?? ""))" }.joined(separator: ",")
             json += "}"
             if !sorted.isEmpty { json += "," }
         }
@@ -79,7 +79,7 @@ public enum SafeTensors {
         for (name, tensor) in sorted {
             let end = offset + tensor.count * 4
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            entries.append("\(jsonString(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
+            entries.append("\(jsonStringLiteral(name)):{\"dtype\":\"F32\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
         json += entries.joined(separator: ",") + "}"
@@ -622,22 +622,3 @@ private struct HeaderParser {
 
 // MARK: - Writing
 
-/// A JSON string literal, escaped as serde_json (the reference implementation) does.
-private func jsonString(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\u{08}": out += "\\b"
-        case "\u{0C}": out += "\\f"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case "\u{00}" ... "\u{1F}":
-            out += "\\u00" + hex2(UInt8(scalar.value)).lowercased()
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
-}
