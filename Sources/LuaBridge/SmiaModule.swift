@@ -23,28 +23,10 @@ public func openSmia(_ L: OpaquePointer) {
 
     lua_createtable(L, 0, 16)
     setFunctions(L, prefix: "smia.", topLevel)
-    TensorBindings.open(L)
-    lua_setfield(L, -2, "tensor")
-    NNBindings.open(L)
-    lua_setfield(L, -2, "nn")
-    ModelsBindings.open(L)
-    lua_setfield(L, -2, "models")
-    AutogradBindings.open(L)
-    lua_setfield(L, -2, "autograd")
-    IOBindings.open(L)
-    lua_setfield(L, -2, "io")
-    ReportBindings.open(L)
-    lua_setfield(L, -2, "report")
-    ImageBindings.open(L)
-    lua_setfield(L, -2, "image")
-    DataBindings.open(L)
-    lua_setfield(L, -2, "data")
-    MetricsBindings.open(L)
-    lua_setfield(L, -2, "metrics")
-    AttackBindings.open(L)
-    lua_setfield(L, -2, "attack")
-    OptimBindings.open(L)
-    lua_setfield(L, -2, "optim")
+    for (name, open) in submodules {
+        open(L)
+        lua_setfield(L, -2, name)
+    }
 
     // package.loaded.smia = smia, so require finds it.
     lua_getglobal(L, "package")
@@ -58,6 +40,14 @@ public func openSmia(_ L: OpaquePointer) {
     for (name, code) in luaLibraries { runLibrary(L, name: name, code: code) }
     smia_pop(L, 1)
 }
+
+/// The native submodules, each pushed by its binding file and stored as `smia.<name>`.
+private let submodules: [(String, (OpaquePointer) -> Void)] = [
+    ("tensor", TensorBindings.open), ("nn", NNBindings.open), ("models", ModelsBindings.open),
+    ("autograd", AutogradBindings.open), ("io", IOBindings.open), ("report", ReportBindings.open),
+    ("image", ImageBindings.open), ("data", DataBindings.open), ("metrics", MetricsBindings.open),
+    ("attack", AttackBindings.open), ("optim", OptimBindings.open),
+]
 
 /// The parts of `smia` written in Lua (Sources/LuaBridge/Lua, compiled into the binary), run in
 /// this order with the `smia` table and the tensor and module metatables as arguments.

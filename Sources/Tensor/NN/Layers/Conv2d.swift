@@ -5,12 +5,7 @@ public final class Conv2d: Module {
 
     public init(inChannels: Int, outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), groups: Int = 1, bias: Bool = true) throws {
-        guard inChannels > 0, outChannels > 0, kernelSize.0 > 0, kernelSize.1 > 0 else {
-            throw TensorError("Conv2d: channels and kernel size must be positive, got \(inChannels) -> \(outChannels), kernel \(kernelSize.0)x\(kernelSize.1)")
-        }
-        guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
-            throw TensorError("Conv2d: groups (\(groups)) must divide in_channels (\(inChannels)) and out_channels (\(outChannels))")
-        }
+        try checkConvolutionLayer("Conv2d", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, groups: groups)
         options = Conv2dOptions(stride: stride, padding: padding, dilation: dilation, groups: groups)
         let shape = [outChannels, inChannels / groups, kernelSize.0, kernelSize.1]
         weight = ParameterInit.defaultWeight(shape)
@@ -33,5 +28,16 @@ public final class Conv2d: Module {
         if options.groups != 1 { parts.append("groups=\(options.groups)") }
         if bias == nil { parts.append("bias=False") }
         return parts.joined(separator: ", ")
+    }
+}
+
+/// The checks a convolution layer (plain or transposed) makes of its sizes, with its name in
+/// the message.
+func checkConvolutionLayer(_ layer: String, inChannels: Int, outChannels: Int, kernelSize: (Int, Int), groups: Int) throws {
+    guard inChannels > 0, outChannels > 0, kernelSize.0 > 0, kernelSize.1 > 0 else {
+        throw TensorError("\(layer): channels and kernel size must be positive, got \(inChannels) -> \(outChannels), kernel \(kernelSize.0)x\(kernelSize.1)")
+    }
+    guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
+        throw TensorError("\(layer): groups (\(groups)) must divide in_channels (\(inChannels)) and out_channels (\(outChannels))")
     }
 }

@@ -8,12 +8,7 @@ public final class ConvTranspose2d: Module {
     public init(inChannels: Int, outChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
                 groups: Int = 1, bias: Bool = true) throws {
-        guard inChannels > 0, outChannels > 0, kernelSize.0 > 0, kernelSize.1 > 0 else {
-            throw TensorError("ConvTranspose2d: channels and kernel size must be positive, got \(inChannels) -> \(outChannels), kernel \(kernelSize.0)x\(kernelSize.1)")
-        }
-        guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
-            throw TensorError("ConvTranspose2d: groups (\(groups)) must divide in_channels (\(inChannels)) and out_channels (\(outChannels))")
-        }
+        try checkConvolutionLayer("ConvTranspose2d", inChannels: inChannels, outChannels: outChannels, kernelSize: kernelSize, groups: groups)
         guard stride.0 > 0, stride.1 > 0, dilation.0 > 0, dilation.1 > 0, padding.0 >= 0, padding.1 >= 0 else {
             throw TensorError("ConvTranspose2d: stride and dilation must be positive and padding >= 0")
         }
