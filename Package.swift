@@ -23,7 +23,7 @@ let package = Package(
                 resources: [.embedInCode("Lua/prelude.lua"), .embedInCode("Lua/train.lua"), .embedInCode("Lua/eval.lua")]),
         .executableTarget(name: "smia-lua", dependencies: ["LuaBridge", "CLuaShim", "CLua", "CEditLine"]),
 
-        // Loads the PyTorch fixtures of ../shared/fixtures for the test targets.
+        // Loads the PyTorch fixtures of Tests/Data/fixtures for the test targets.
         .target(name: "TestSupport", dependencies: ["Tensor"], path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "TestSupport"]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "Tensor", "TestSupport"]),

@@ -1,5 +1,5 @@
 -- smia.lua: the main job of smia-lua. It reproduces the experiments of "Stabilized Medical
--- Image Attacks" (Qi et al., ICLR 2021; see ../shared/SMIA.md) on the project's own data:
+-- Image Attacks" (Qi et al., ICLR 2021; see docs/api.md) on the project's own data:
 -- three generated medical tasks (fundus grading, CT lung segmentation, endoscopy artefact
 -- detection) and Fashion-MNIST, each with the model shipped in models/.
 --

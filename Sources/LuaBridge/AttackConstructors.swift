@@ -54,7 +54,7 @@ enum AttackConstructors {
         }),
         /// `smia{eps, step, steps, alpha = 1, kernel_size = 5, sigma = 1, detach_target = false,
         /// hard_target = false, smooth = "accumulated"|"last_step", projection = "linf"|"none"}`:
-        /// the defaults of SMIA.md.
+        /// the defaults of docs/api.md.
         ("smia", { a in
             var o = try AttackOptionReader(a, names: smiaOptions + ["alpha"])
             var options = SMIAOptions()

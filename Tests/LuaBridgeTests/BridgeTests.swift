@@ -9,7 +9,7 @@ final class LuaSuiteTests: XCTestCase {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     func testLuaSuite() throws {
-        // The Lua tests use paths from the package root (Tests/lua, ../shared/fixtures).
+        // The Lua tests use paths from the package root (Tests/lua, Tests/Data).
         let previous = FileManager.default.currentDirectoryPath
         XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(Self.packageRoot.path))
         defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }

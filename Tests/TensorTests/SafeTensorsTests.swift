@@ -2,13 +2,11 @@ import Foundation
 import Tensor
 import XCTest
 
-/// The shared reference fixtures: `../shared/fixtures` beside the package root.
+/// The PyTorch reference fixtures in `Tests/Data/fixtures`.
 private let fixtures = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent()  // Tests/TensorTests
     .deletingLastPathComponent()  // Tests
-    .deletingLastPathComponent()  // package root
-    .appendingPathComponent("../shared/fixtures")
-    .standardizedFileURL
+    .appendingPathComponent("Data/fixtures")
 
 /// A safetensors image from a header text and raw data bytes.
 private func stFile(_ header: String, _ data: [UInt8] = []) -> [UInt8] {

@@ -1,11 +1,12 @@
 import Foundation
 import Tensor
 
-/// The PyTorch reference fixtures in `../shared/fixtures` beside the checkout.
+/// The PyTorch reference fixtures in `Tests/Data/fixtures` (its README says how they were made).
 public enum Fixtures {
     public static let directory: URL = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("shared/fixtures")
+        .deletingLastPathComponent()  // Tests/TestSupport
+        .deletingLastPathComponent()  // Tests
+        .appendingPathComponent("Data/fixtures")
 
     public static func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 

@@ -130,7 +130,7 @@ function H.square_detector()
   return det
 end
 
---- The fixture small CNN's architecture (../shared/fixtures/README.md), in PyTorch's names.
+--- The fixture small CNN's architecture (Tests/Data/fixtures/README.md), in PyTorch's names.
 function H.small_cnn()
   local nn = smia.nn
   return nn.Sequential{
@@ -142,6 +142,9 @@ end
 
 --- The package root, for tests that run scripts as a user does.
 H.root = (debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/../../"
+
+--- The PyTorch reference fixtures (Tests/Data/fixtures/README.md), with a trailing slash.
+H.fixtures = H.root .. "Tests/Data/fixtures/"
 
 --- The interpreter running the tests (the most negative index of `arg`), to start children;
 --- inside the Swift suite (a state with no interpreter below the script), the release build's.

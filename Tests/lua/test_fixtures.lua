@@ -1,9 +1,9 @@
--- The PyTorch fixtures (../shared/fixtures, see its README) loaded and run from Lua: logits
+-- The PyTorch fixtures (Tests/Data/fixtures, see its README) loaded and run from Lua: logits
 -- within 1e-4 and the input gradient of the cross-entropy within 1e-4 relative L2.
 local T, nn = smia.tensor, smia.nn
 local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/helpers.lua")
 
-local fixtures = "../shared/fixtures/"
+local fixtures = H.fixtures
 
 local small_cnn = H.small_cnn
 

@@ -43,7 +43,7 @@ function tests.weights_round_trip()
 end
 
 function tests.fixture_weights_have_pytorch_names()
-  local t, meta = smia.io.load("../shared/fixtures/smallcnn_c1_28x28_k10_s2.weights.safetensors")
+  local t, meta = smia.io.load(H.fixtures .. "smallcnn_c1_28x28_k10_s2.weights.safetensors")
   H.same(t["0.weight"]:shape(), {16, 1, 3, 3})
   H.same(t["11.bias"]:shape(), {10})
   H.eq(meta.num_classes, "10")

@@ -16,7 +16,7 @@ local rows = {{1, 2, 3}, {0.5, -1, 0}, {0, 0, 2}}
 function tests.cross_entropy_options()
   local y = T.from{2, 1, 0}
   local l = {nll_row(rows[1], 2), nll_row(rows[2], 1), nll_row(rows[3], 0)}
-  -- The two-argument form of API.md: the mean.
+  -- The two-argument form of docs/api.md: the mean.
   H.near(nn.cross_entropy(logits, y):item(), (l[1] + l[2] + l[3]) / 3)
   H.near(nn.cross_entropy(logits, y, "sum"):item(), l[1] + l[2] + l[3])
   H.close(nn.cross_entropy(logits, y, {reduction = "none"}), l)

@@ -1,4 +1,4 @@
--- SMIA (Qi et al., ICLR 2021) on smia.attack.iterative, as in ../shared/SMIA.md: sign steps on
+-- SMIA (Qi et al., ICLR 2021) on smia.attack.iterative, as in docs/api.md: sign steps on
 -- L(f(x̃), y) − α·L(f(x̃), softmax f(x + W∗η)), η = x̃ − x, W a normalized Gaussian; the
 -- deviation alone at iteration 1. Gives the images of the built-in smia.attack.smia.
 --   local smia_lua = dofile("scripts/attacks/smia.lua")

@@ -8,7 +8,7 @@
 -- equal to pgd's cross-entropy (the cost of a loss written in Lua). `quick` shortens the timing
 -- budget, for a smoke run.
 --
--- Models: the fixture ResNet-18 (5 classes, 3x64x64, weights from ../shared/fixtures) at batch
+-- Models: the fixture ResNet-18 (5 classes, 3x64x64, weights from Tests/Data/fixtures) at batch
 -- 16, and the fixture small CNN architecture (1x28x28, random weights) at batch 128.
 --
 -- Fields, per line:
@@ -65,7 +65,7 @@ end
 local small_cnn_flops = conv_flops(1, 16, 3, 28, 28) + conv_flops(16, 32, 3, 14, 14)
   + linear_flops(1568, 64) + linear_flops(64, 10)
 
-local fixtures = here .. "/../../../shared/fixtures/"
+local fixtures = here .. "/../../Tests/Data/fixtures/"
 local models = {
   {name = "resnet18", batch = 16, input = {3, 64, 64}, classes = 5, flops = resnet18_flops(3, 64, 5),
    build = function()

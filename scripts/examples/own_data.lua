@@ -2,8 +2,10 @@
 -- (root/<class>/*.png) and a torchvision ResNet-18 saved with safetensors
 -- (`safetensors.torch.save_file(model.state_dict(), "model.safetensors")`), attacked by PGD and SMIA.
 --   smia-lua scripts/examples/own_data.lua [FOLDER] [WEIGHTS]
--- Without arguments: a demo folder of generated fundus PNGs, and the PyTorch ResNet-18 of ../shared/fixtures.
-local folder, weights = arg[1], arg[2] or "../shared/fixtures/resnet18_c3_64x64_k5_s1.weights.safetensors"
+-- Without arguments: a demo folder of generated fundus PNGs, and the PyTorch ResNet-18 of the
+-- project's reference fixtures (Tests/Data/fixtures).
+local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
+local folder, weights = arg[1], arg[2] or here .. "/../../Tests/Data/fixtures/resnet18_c3_64x64_k5_s1.weights.safetensors"
 if not folder then
   folder = os.tmpname() .. "-images"
   local demo = smia.data.fundus{split = "test", n = 16}

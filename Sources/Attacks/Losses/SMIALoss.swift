@@ -1,6 +1,6 @@
 import Tensor
 
-/// The choices SMIA's paper leaves open (SMIA.md), with the defaults the fixtures use.
+/// The choices SMIA's paper leaves open (docs/api.md), with the defaults the fixtures use.
 public struct SMIAOptions {
     /// Weight of the stabilization term; 0 gives DEV, the deviation-only ablation.
     public var alpha: Float = 1
