@@ -6,7 +6,7 @@ BIN := .build/$(CONFIG)/smia-lua
 # Root needs no sudo; anyone else does.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build run test test-swift test-lua bench repl clean
+.PHONY: setup build run test test-swift test-lua bench repl clean fuzz
 
 ## Install the Debian packages the project needs, only those missing.
 setup:
@@ -31,9 +31,15 @@ test: setup
 	swift build -c $(CONFIG) --build-tests
 	swift test -c $(CONFIG) --skip-build
 	$(BIN) Tests/lua/run.lua
+	$(BIN) Tests/fuzz/fuzz.lua --mutants 200 --calls 200
 
 bench: build
 	@for f in scripts/bench/*.lua; do $(BIN) $$f || exit 1; done
+
+## Malformed files through every reader and random calls through every smia function
+## (Tests/fuzz/fuzz.lua): none may crash, hang or blow the memory budget.
+fuzz: build
+	$(BIN) Tests/fuzz/fuzz.lua --mutants 10000 --calls 10000
 
 repl: build
 	$(BIN)

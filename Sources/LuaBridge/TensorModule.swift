@@ -83,8 +83,12 @@ enum TensorBindings {
         guard step != 0, step.isFinite, start.isFinite, stop.isFinite else {
             throw a.failure("expected finite start, stop and a nonzero step, got \(start), \(stop), \(step)")
         }
-        let n = max(0, Int(((stop - start) / step).rounded(.up)))
-        guard n <= maxTensorElements else { throw a.failure("\(n) values is too many") }
+        let count = max(0, ((stop - start) / step).rounded(.up))
+        // Checked as a double first: converting one beyond Int's range would trap.
+        guard count <= Double(maxTensorElements) else {
+            throw a.failure("\(count) values is too many: \(MemoryBudget.describe(Int(min(count * 4, 9e18)))) is more than the memory budget of \(MemoryBudget.describe(MemoryBudget.bytes)) (SMIA_MAX_BYTES sets it)")
+        }
+        let n = Int(count)
         return a.push(try Tensor(shape: [n], storage: (0..<n).map { Float(start + Double($0) * step) }))
     }
 
@@ -589,7 +593,7 @@ enum TensorBindings {
         }
         smia_pop(L, Int32(shape.count + (shape.last == 0 ? 0 : 1)))
         var values: [Float] = []
-        values.reserveCapacity(shape.reduce(1, *))
+        values.reserveCapacity(try MemoryBudget.elementCount(shape))
         lua_pushvalue(L, i)
         defer { smia_pop(L, 1) }
         try readNested(a, argument: i, shape: shape, level: 0, path: "", into: &values)

@@ -138,10 +138,34 @@ final class EditLineReader: LineReader {
         let blank = entry.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }
         guard !blank, entry != lastEntry, !entry.contains(0) else { return }
         lastEntry = entry
+        // Sessions side by side share the file: under its lock, take in what the others have
+        // written since (the in-memory history becomes the file's), then add ours.
+        let lock = lockHistory()
+        defer { unlockHistory(lock) }
+        if let file = historyFile {
+            clear_history()
+            _ = read_history(file)
+        }
         (entry + [0]).withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { _ = add_history($0.baseAddress) }
         }
         save()
+    }
+
+    /// An exclusive lock on `<history file>.lock` (waits for the other sessions), or -1 without
+    /// a history file or when the lock file cannot be made (the history is then saved unlocked).
+    private func lockHistory() -> Int32 {
+        guard let file = historyFile else { return -1 }
+        let fd = open(file + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return -1 }
+        while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        return fd
+    }
+
+    private func unlockHistory(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        flock(fd, LOCK_UN)
+        close(fd)
     }
 
     /// Rewrites the history file after each entry (a few kilobytes), through a temporary

@@ -12,6 +12,10 @@ private struct Member {
     var size: UInt32? = nil
     /// Where the central directory says the member starts, when not where it is.
     var localOffset: UInt32? = nil
+    /// The compressed size the central directory gives, when not the data's.
+    var compressedSize: UInt32? = nil
+    /// The name in the local header, when not the central directory's.
+    var localName: String? = nil
 }
 
 /// A zip archive of stored members (or whatever the members claim), with its central directory.
@@ -20,13 +24,13 @@ private func zip(_ members: [Member], entryCount: UInt16? = nil, comment: [UInt8
     var central: [UInt8] = []
     for m in members {
         let offset = UInt32(out.count)
-        let name = Array(m.name.utf8)
+        let name = Array(m.name.utf8), localName = Array((m.localName ?? m.name).utf8)
         let crc = m.crc ?? ioCRC32(m.data)
         let size = m.size ?? UInt32(m.data.count)
         out += ioLE([UInt32(0x0403_4B50)]) + ioLE([UInt16(20), m.flags, m.method, 0, 0])
-        out += ioLE([crc, UInt32(m.data.count), size]) + ioLE([UInt16(name.count), 0]) + name + m.data
+        out += ioLE([crc, UInt32(m.data.count), size]) + ioLE([UInt16(localName.count), 0]) + localName + m.data
         central += ioLE([UInt32(0x0201_4B50)]) + ioLE([UInt16(20), 20, m.flags, m.method, 0, 0])
-        central += ioLE([crc, UInt32(m.data.count), size])
+        central += ioLE([crc, m.compressedSize ?? UInt32(m.data.count), size])
         central += ioLE([UInt16(name.count), 0, 0, 0, 0]) + ioLE([UInt32(0), m.localOffset ?? offset]) + name
     }
     let count = entryCount ?? UInt16(members.count)
@@ -100,8 +104,13 @@ final class NPZTests: XCTestCase {
             (zip([Member(name: "a.npy", data: [1, 2, 3], method: 8, size: 100_000_000)]), ["more than deflate can produce"]),
             (zip([Member(name: "a.npy", data: [0xFF, 0xFF, 0xFF], method: 8, size: 10)]), ["deflate data is corrupt"]),
             (zip([Member(name: "a.npy", data: [0x03, 0x00], method: 8, size: 10)]), ["decompresses to 0 bytes"]),
-            (zip([Member(name: "a.npy", data: a), Member(name: "b.npy", data: a, localOffset: 0)]),
+            (zip([Member(name: "a.npy", data: a, compressedSize: UInt32(a.count + 10)), Member(name: "b.npy", data: a)]),
              ["overlaps member", "malicious"]),
+            // Two members pointing at one local header: the names disagree.
+            (zip([Member(name: "a.npy", data: a), Member(name: "b.npy", data: a, localOffset: 0)]),
+             ["member 'b.npy': its local header at byte 0 names 'a.npy'"]),
+            (zip([Member(name: "a.npy", data: a, localName: "evil.npy")]),
+             ["member 'a.npy': its local header at byte 0 names 'evil.npy'", "malicious"]),
         ]
         for (n, (bytes, fragments)) in cases.enumerated() {
             assertTensorError("npz: bad\(n).npz: ", fragments) { _ = try NPZ.read(bytes: bytes, source: "bad\(n).npz") }

@@ -151,6 +151,10 @@ public enum FileDatasets {
     private static func parseLabel(_ field: String, _ classNames: [String]?, row: Row, op: String) throws -> Int {
         if let label = Int(field) {
             guard label >= 0 else { throw TensorError("\(op): \(row.origin): label \(label) is negative") }
+            // Labels travel as float32, exact up to 2^24; the classes 0...label are listed.
+            guard label < 1 << 24 else {
+                throw TensorError("\(op): \(row.origin): label \(label) is too large (class indices are below 2^24 = \(1 << 24))")
+            }
             if let names = classNames, label >= names.count {
                 throw TensorError("\(op): \(row.origin): label \(label) out of range (expected 0...\(names.count - 1) "
                     + "for \(names.count) classes)")

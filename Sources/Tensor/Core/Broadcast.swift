@@ -15,6 +15,7 @@ func broadcastShape(_ a: [Int], _ b: [Int], op: String) throws -> [Int] {
             throw TensorError("\(op): sizes \(describeShape(a)) and \(describeShape(b)) cannot be broadcast together (dimension \(i + 1): \(da) vs \(db))")
         }
     }
+    _ = try checkedCount(out)  // the result of two small tensors can be huge ((N, 1) with (1, M))
     return out
 }
 

@@ -47,6 +47,7 @@ public final class Tensor {
     /// `0, 1, ..., n-1`.
     public static func arange(_ n: Int) throws -> Tensor {
         guard n >= 0 else { throw TensorError("arange: expected a count >= 0, got \(n)") }
+        _ = try checkedCount([n])
         return Tensor(uncheckedShape: [n], storage: (0..<n).map { Float($0) })
     }
 
@@ -96,18 +97,18 @@ func stridesOf(_ shape: [Int]) -> [Int] {
     return s
 }
 
-/// Element count of a shape, refusing sizes that would overflow or exhaust memory.
+/// Element count of a shape, refusing sizes that would overflow or pass the memory budget.
 func checkedCount(_ shape: [Int]) throws -> Int {
-    var n = 1
+    var n = 1, overflow = false
     for d in shape {
-        let (m, overflow) = n.multipliedReportingOverflow(by: d)
-        guard !overflow, m <= maxTensorElements else {
-            throw TensorError("tensor: size \(describeShape(shape)) is too large (at most \(maxTensorElements) elements)")
-        }
+        let (m, o) = n.multipliedReportingOverflow(by: d)
         n = m
+        overflow = overflow || o
     }
+    try MemoryBudget.check(count: overflow ? Int.max : n, itemBytes: MemoryLayout<Float>.size,
+                           "tensor: size \(describeShape(shape))")
     return n
 }
 
-/// 4 Gi elements (16 GiB): larger requests are mistakes, not tensors this machine can hold.
-public let maxTensorElements = 1 << 32
+/// The most float32 values one tensor may hold: the memory budget (`MemoryBudget`).
+public var maxTensorElements: Int { MemoryBudget.bytes / MemoryLayout<Float>.size }

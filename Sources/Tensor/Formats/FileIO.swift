@@ -31,6 +31,7 @@ func readWholeFile(_ path: String, format: String) throws -> [UInt8] {
         throw TensorError("\(format): cannot read '\(path)' (\(what))")
     }
     let size = Int(info.st_size)
+    try MemoryBudget.check(count: size, itemBytes: 1, "\(format): '\(path)'")
     var failure: Int32 = 0
     let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, initialized in
         guard let base = buffer.baseAddress else { return }

@@ -55,9 +55,11 @@ enum Inflate {
         return UInt32(truncatingIfNeeded: crc)
     }
 
-    private static func run(_ input: UnsafeRawBufferPointer, container: Container, limit: Int, prefixOnly: Bool,
+    private static func run(_ input: UnsafeRawBufferPointer, container: Container, limit requested: Int, prefixOnly: Bool,
                             fail: (String) -> TensorError) throws -> [UInt8] {
         let what = container == .gzip ? "gzip data" : "deflate data"
+        // A stream that inflates past the memory budget is refused as it grows, not allocated.
+        let limit = min(requested, MemoryBudget.bytes)
         guard let inputBase = input.baseAddress, !input.isEmpty else {
             throw fail("\(what) is empty")
         }
@@ -109,7 +111,7 @@ enum Inflate {
                         out.append(contentsOf: UnsafeBufferPointer(start: scratch, count: limit - out.count))
                         return out
                     }
-                    throw fail("\(what) decompresses to more than \(limitReason(limit))")
+                    throw fail("\(what) decompresses to more than \(limit < requested ? budgetReason() : limitReason(limit))")
                 }
                 out.append(contentsOf: UnsafeBufferPointer(start: scratch, count: produced))
             }
@@ -148,6 +150,10 @@ enum Inflate {
                 throw fail("\(what) cannot be decompressed (zlib error \(rc))")
             }
         }
+    }
+
+    private static func budgetReason() -> String {
+        "the memory budget of \(MemoryBudget.describe(MemoryBudget.bytes)) (SMIA_MAX_BYTES sets it)"
     }
 
     private static func limitReason(_ limit: Int) -> String {

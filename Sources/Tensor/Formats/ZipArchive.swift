@@ -127,8 +127,8 @@ struct ZipArchive {
             guard recordLength <= directoryEnd - at else {
                 throw fail("central directory entry \(index + 1) runs past the end of the directory (corrupt archive?)")
             }
-            let name = String(decoding: UnsafeRawBufferPointer(rebasing: file[at + 46 ..< at + 46 + nameLength]),
-                              as: UTF8.self)
+            let nameBytes = UnsafeRawBufferPointer(rebasing: file[at + 46 ..< at + 46 + nameLength])
+            let name = String(decoding: nameBytes, as: UTF8.self)
             at += recordLength
 
             guard compressedSize != 0xFFFF_FFFF, size != 0xFFFF_FFFF, localOffset != 0xFFFF_FFFF else {
@@ -144,7 +144,18 @@ struct ZipArchive {
             guard localOffset <= file.count - 30, r.u32(localOffset) == localSignature else {
                 throw fail("member '\(name)': no local header at byte \(localOffset) (corrupt archive?)")
             }
-            let dataOffset = localOffset + 30 + Int(r.u16(localOffset + 26)) + Int(r.u16(localOffset + 28))
+            // The local header must name the same member: readers that go by the local headers
+            // (unzip, streaming readers) would otherwise see another archive than we do.
+            let localNameLength = Int(r.u16(localOffset + 26))
+            guard localNameLength <= file.count - localOffset - 30,
+                  UnsafeRawBufferPointer(rebasing: file[localOffset + 30 ..< localOffset + 30 + localNameLength]).elementsEqual(nameBytes) else {
+                let localName = localNameLength <= file.count - localOffset - 30
+                    ? "'" + String(decoding: UnsafeRawBufferPointer(rebasing: file[localOffset + 30 ..< localOffset + 30 + localNameLength]), as: UTF8.self) + "'"
+                    : "a name running past the end of the file"
+                throw fail("member '\(name)': its local header at byte \(localOffset) names \(localName) "
+                    + "(corrupt or malicious archive)")
+            }
+            let dataOffset = localOffset + 30 + localNameLength + Int(r.u16(localOffset + 28))
             guard dataOffset <= file.count, compressedSize <= file.count - dataOffset else {
                 throw fail("member '\(name)' has \(compressedSize) bytes of data from byte \(dataOffset), "
                     + "past the end of the \(file.count)-byte file (truncated archive?)")

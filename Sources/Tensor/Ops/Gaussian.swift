@@ -8,7 +8,7 @@ extension Tensor {
         guard size > 0, size % 2 == 1 else { throw TensorError("gaussian_kernel: size must be a positive odd number, got \(size)") }
         guard sigma > 0, sigma.isFinite else { throw TensorError("gaussian_kernel: sigma must be positive, got \(sigma)") }
         let center = Double(size / 2)
-        var values = [Float](repeating: 0, count: size * size)
+        var values = [Float](repeating: 0, count: try checkedCount([size, size]))
         var total = 0.0
         for i in 0..<size {
             for j in 0..<size {

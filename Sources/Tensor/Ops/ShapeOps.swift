@@ -9,7 +9,8 @@ extension Tensor {
             throw TensorError("reshape: invalid shape \(newShape) (at most one -1, no other negative sizes)")
         }
         if let u = unknown.first {
-            let known = target.enumerated().filter { $0.offset != u }.map(\.element).reduce(1, *)
+            // 0 when the known sizes pass the memory budget (or overflow): then they cannot fit.
+            let known = (try? checkedCount(target.enumerated().filter { $0.offset != u }.map(\.element))) ?? 0
             guard known > 0, count % known == 0 else {
                 throw TensorError("reshape: cannot reshape size \(describeShape(shape)) into \(newShape)")
             }

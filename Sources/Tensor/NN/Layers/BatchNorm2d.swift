@@ -10,10 +10,10 @@ public final class BatchNorm2d: Module {
 
     public init(numFeatures: Int, eps: Float = 1e-5, momentum: Float = 0.1) throws {
         guard numFeatures > 0 else { throw TensorError("BatchNorm2d: num_features must be positive, got \(numFeatures)") }
-        weight = Tensor.zerosUnchecked([numFeatures]).map { _ in 1 }
-        bias = Tensor.zerosUnchecked([numFeatures])
-        runningMean = Tensor.zerosUnchecked([numFeatures])
-        runningVar = Tensor.zerosUnchecked([numFeatures]).map { _ in 1 }
+        weight = try Tensor.ones([numFeatures])
+        bias = try Tensor.zeros([numFeatures])
+        runningMean = try Tensor.zeros([numFeatures])
+        runningVar = try Tensor.ones([numFeatures])
         batchesTracked = Tensor(scalar: 0)
         self.eps = eps
         self.momentum = momentum
