@@ -19,7 +19,7 @@ local function child(code, budget)
     host = pwd:read("l") .. "/" .. host
     pwd:close()
   end
-  local command = ("ulimit -v 4194304; cd %s && SMIA_MAX_BYTES=%s %s %s 2>&1; echo \"status $?\"")
+  local command = ("ulimit -v 4194304; cd %s && SWIFT_BACKTRACE=enable=no SMIA_MAX_BYTES=%s %s %s 2>&1; echo \"status $?\"")
     :format(H.quote(dir), budget or "64M", H.quote(host), H.quote(script))
   local pipe = assert(io.popen(command))
   local output = pipe:read("a")
@@ -34,7 +34,7 @@ end
 local function errors(code, ...)
   local checks = {}
   for _, expected in ipairs{...} do
-    checks[#checks + 1] = ("assert(message:find(%q, 1, true), 'missing %q in: ' .. message)"):format(expected, expected)
+    checks[#checks + 1] = ("assert(message:find(%q, 1, true), %q .. message)"):format(expected, "missing " .. expected .. " in: ")
   end
   local status, output = child(([[
 local ok, message = pcall(function() %s end)
