@@ -52,7 +52,7 @@ function tests.huge_sizes_from_scripts_are_errors()
   errors("smia.tensor.zeros{2^31}", "tensor: size 2147483648 is too large: it needs 8.0 GiB", "memory budget of 64.0 MiB", "SMIA_MAX_BYTES")
   errors("smia.tensor.arange(2^31)", "needs 8.0 GiB")
   errors("smia.tensor.arange(0, 1e300, 1)", "arange")
-  errors("smia.tensor.ones{100000, 1} + smia.tensor.ones{1, 100000}", "size 100000x100000 is too large: it needs 37.3 GiB")
+  errors("return smia.tensor.ones{100000, 1} + smia.tensor.ones{1, 100000}", "size 100000x100000 is too large: it needs 37.3 GiB")
   errors("smia.tensor.ones{2}:reshape{-1, 2^40, 2^40}", "reshape")
   errors("smia.tensor.zeros{2^40, 2^40, 2^40}", "needs more than")
 end
