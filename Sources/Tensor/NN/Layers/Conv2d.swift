@@ -40,4 +40,6 @@ func checkConvolutionLayer(_ layer: String, inChannels: Int, outChannels: Int, k
     guard groups > 0, inChannels % groups == 0, outChannels % groups == 0 else {
         throw TensorError("\(layer): groups (\(groups)) must divide in_channels (\(inChannels)) and out_channels (\(outChannels))")
     }
+    // The weight holds in * out / groups * kH * kW values (for both layers).
+    _ = try checkedCount([inChannels, outChannels / groups, kernelSize.0, kernelSize.1])
 }

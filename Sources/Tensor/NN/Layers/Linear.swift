@@ -6,6 +6,7 @@ public final class Linear: Module {
         guard inFeatures > 0, outFeatures > 0 else {
             throw TensorError("Linear: features must be positive, got \(inFeatures) -> \(outFeatures)")
         }
+        _ = try checkedCount([outFeatures, inFeatures])
         weight = ParameterInit.defaultWeight([outFeatures, inFeatures])
         self.bias = bias ? ParameterInit.uniform([outFeatures], bound: 1 / Float(inFeatures).squareRoot()) : nil
         super.init()
