@@ -36,6 +36,7 @@
 --                  ε from 1/4 to 2 times the task's (step ε/4), or SMIA's α from 0 to 2.
 --   --batch-size B images per batch (default 50)   --quiet  no progress lines
 --   --save-adv     also write every adversarial image, float32 .npy: DIR/adversarial/<task>/<method>/
+--   --save-format npy|png   with --save-adv: float32 .npy (default) or 16-bit PNG
 --   --resume       continue a run stopped midway (killed, or SIGINT/SIGTERM: those stop after the
 --                  current batch) in the same --out: finished batches are not computed again
 --   --shard K/N    only batches K+1, K+1+N, ... of every task (K from 0); inside a Slurm array
@@ -51,12 +52,12 @@ local T = smia.tensor
 
 local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashion_mnist] [--n N | --full] "
   .. "[--eps X] [--step X] [--steps K] [--alpha A] [--out DIR] [--sweep iterations|eps|alpha] "
-  .. "[--batch-size B] [--quiet] [--save-adv] [--resume] [--shard K/N | --shards N] [--merge DIR...]"
+  .. "[--batch-size B] [--quiet] [--save-adv] [--save-format npy|png] [--resume] [--shard K/N | --shards N] [--merge DIR...]"
 local args, merge_dirs = runs.split_merge(arg)
 local o = cli.parse(args, {tasks = table.concat(tasks.order, ","), n = 200, full = false, eps = cli.optional("number"),
                           step = cli.optional("number"),
                           steps = 10, alpha = 1.0, out = "out", sweep = cli.optional("string"),
-                          batch_size = 50, quiet = false, save_adv = false, resume = false,
+                          batch_size = 50, quiet = false, save_adv = false, save_format = "npy", resume = false,
                           shard = cli.optional("string"), shards = cli.optional("integer")}, usage)
 if o.n < 1 then o.fail(("--n must be at least 1, got %d"):format(o.n)) end
 if o.eps and not (o.eps > 0 and o.eps <= 1) then o.fail(("--eps must be in (0, 1], got %g"):format(o.eps)) end
@@ -82,6 +83,7 @@ end
 if #selected == 0 then o.fail("--tasks names no task with a trained model") end
 
 if o.batch_size < 1 then o.fail(("--batch-size must be at least 1, got %d"):format(o.batch_size)) end
+if o.save_format ~= "npy" and o.save_format ~= "png" then o.fail(("--save-format must be npy or png, got '%s'"):format(o.save_format)) end
 local shard = runs.shard(o)
 if merge_dirs and (shard or o.resume) then o.fail("--merge combines finished shards: no --shard, --shards or --resume with it") end
 local eval = runs.evaluator(o, shard, merge_dirs)
@@ -130,6 +132,10 @@ local function attacks(kind, p, only)
   end
   return out
 end
+
+-- Which methods take the budget's eps and step (see attacks above).
+local uses_eps = {fgsm = true, pgd = true, dev = true, smia = true}
+local uses_step = {pgd = true, dag = true, dev = true, smia = true}
 
 local metric_columns = {
   classification = {"accuracy", "fpr"},
@@ -239,16 +245,20 @@ local function budget_for(task)
 end
 local function in_255(v) return ("%.3g/255"):format(v * 255) end
 local figures_dir = o.out .. "/figures"
-os.execute(("mkdir -p '%s'"):format(figures_dir:gsub("'", "'\\''")))
+-- The sweeps draw no pictures: no empty folder for them.
+if not o.sweep then os.execute(("mkdir -p '%s'"):format(figures_dir:gsub("'", "'\\''"))) end
 local all_rows, markdown = {}, {}
 local started = smia.clock()
 local budgets = {}
 for _, name in ipairs(selected) do
   local b = budget_for(tasks[name])
-  budgets[#budgets + 1] = ("%s ε = %s, step %s"):format(name, in_255(b.eps), in_255(b.step))
+  -- A sweep names the value it varies in its table, not in this header.
+  budgets[#budgets + 1] = o.sweep == "eps" and ("%s ε from %s to %s, step ε/4"):format(name, in_255(b.eps / 4), in_255(b.eps * 2))
+    or ("%s ε = %s, step %s"):format(name, in_255(b.eps), in_255(b.step))
 end
-local settings = ("%s; %d steps, α = %g, L∞ projection; %s images per task")
-  :format(table.concat(budgets, "; "), o.steps, o.alpha, o.full and "all held-out" or tostring(o.n))
+local settings = ("%s; %s, %s, L∞ projection; %s images per task")
+  :format(table.concat(budgets, "; "), o.sweep == "iterations" and "5 to 25 steps" or ("%d steps"):format(o.steps),
+          o.sweep == "alpha" and "α from 0 to 2" or ("α = %g"):format(o.alpha), o.full and "all held-out" or tostring(o.n))
 
 local function data_for(task)
   local ds = task.data(o.full and task.full_n or o.n)
@@ -266,10 +276,13 @@ if not o.sweep then
     local budget = budget_for(task)
     local rows = eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, budget),
                       fpr = task.fpr, classes = task.classes, keep = 4, batch_size = o.batch_size,
-                      save = o.save_adv and o.out .. "/adversarial" or nil}
+                      save = o.save_adv and o.out .. "/adversarial" or nil, save_format = o.save_format}
     stop_if_asked()
     for _, r in ipairs(rows) do
-      if r.method ~= "clean" then r.eps, r.step = budget.eps, budget.step end
+      -- The budget each method used: DeepFool has none (unbounded, its own steps), DAG only
+      -- its step (gamma), FGSM one step of eps.
+      if uses_eps[r.method] then r.eps = budget.eps end
+      if uses_step[r.method] then r.step = budget.step end
       all_rows[#all_rows + 1] = r
     end
     local methods = set{"fgsm", "pgd", "deepfool", "dag", "smia"}
@@ -347,13 +360,22 @@ else
       end
       p[param] = v
       progress(("[%s] %s = %.4g"):format(name, param, v))
-      local rows = eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, p, only),
+      -- DeepFool takes no eps: once is enough in the eps sweep.
+      local run = only
+      if param == "eps" and i > 1 then run = set{"fgsm", "pgd", "dag", "smia"} end
+      local rows = eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, p, run),
                         fpr = task.fpr, classes = task.classes, keep = 0, batch_size = o.batch_size,
                         fields = {[param] = v}}
       stop_if_asked()
       for k, r in ipairs(rows) do
         if k > 1 or i == 1 then
-          r[param] = r.method ~= "clean" and v or nil
+          -- DAG has no eps: the eps sweep varies its step (eps/4) only.
+          if param == "eps" then
+            r.eps = uses_eps[r.method] and v or nil
+            r.step = uses_step[r.method] and p.step or nil
+          else
+            r[param] = r.method ~= "clean" and v or nil
+          end
           all_rows[#all_rows + 1] = r
         end
       end
@@ -365,6 +387,7 @@ else
     "Lower task metrics mean a stronger attack.", all_rows,
     (function()
       local cols = {param}
+      if param == "eps" then cols[2] = "step" end
       for _, kind in ipairs{"classification", "segmentation", "detection"} do
         for _, c in ipairs(metric_columns[kind]) do cols[#cols + 1] = c end
       end

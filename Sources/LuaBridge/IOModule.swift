@@ -5,10 +5,11 @@ import Tensor
 /// `smia.io`: safetensors files. `smia.io.load(path)` → table name → tensor (integer and half
 /// types arrive as float32), and the metadata table; an `.npz` archive loads the same way (name
 /// without `.npy` → tensor, and an empty metadata table). `smia.io.save(path, tensors[, metadata])`
-/// writes float32, atomically; `smia.io.save(path.npy, tensor)` one float32 `.npy` array (NumPy's
-/// `np.load` reads it). `smia.io.read_array(path)` → the one array of a `.npy`, NIfTI-1
-/// (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept) or IDX file (see `ArrayFile`). Modules get `m:load_weights(path)` (strict by name and shape;
-/// the error names every missing, unexpected or mismatched key) and `m:save_weights(path[, metadata])`.
+/// writes float32, atomically; `smia.io.save(path.npy, tensor)` one float32 `.npy` array, and
+/// `smia.io.save(path.npz, {name = tensor})` an uncompressed `.npz` of them, as `numpy.savez`
+/// (NumPy's `np.load` reads both). `smia.io.read_array(path)` → the one array of a `.npy`, NIfTI-1
+/// (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept) or IDX file (see `ArrayFile`). Modules get `m:load_weights(path[, {strict, strip_prefix}])` (see
+/// `WeightLoading`) and `m:save_weights(path[, metadata])`.
 enum IOBindings {
     static func open(_ L: OpaquePointer) {
         lua_createtable(L, 0, 3)
@@ -49,6 +50,11 @@ enum IOBindings {
                 }
                 try a.checkTable(2)
                 let tensors = try NNBindings.namedTensors(a, 2)
+                if path.lowercased().hasSuffix(".npz") {
+                    try a.checkNoMore(than: 2)
+                    try prefixed("save") { try NPZ.write(path: path, arrays: tensors) }
+                    return 0
+                }
                 let metadata = try metadataArgument(a, 3)
                 try prefixed("save") { try SafeTensors.write(path: path, tensors: tensors, metadata: metadata) }
                 return 0
@@ -61,9 +67,9 @@ enum IOBindings {
         ("load_weights", { a in
             let m = try a.module(1)
             let path = try a.string(2)
+            let options = try WeightLoading.options(a, 3)
             let file = try prefixed("load_weights") { try SafeTensors.read(path: path) }
-            try m.loadStateDict(file.tensors, source: path)
-            return a.returnSelf()
+            return try WeightLoading.load(a, m, file.tensors, source: path, options)
         }),
         ("save_weights", { a in
             let m = try a.module(1)

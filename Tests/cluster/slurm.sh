@@ -116,6 +116,7 @@ AccountingStorageType=accounting_storage/none
 DependencyParameters=kill_invalid_depend
 SchedulerParameters=batch_sched_delay=0
 ReturnToService=2
+CommunicationParameters=NoCtldInAddrAny,NoInAddrAny
 MailProg=/bin/true
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$memory State=UNKNOWN
 PartitionName=test Nodes=localhost Default=YES MaxTime=INFINITE State=UP
@@ -131,6 +132,22 @@ i=0
 while [ ! -s "$work/slurmd.pid" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 slurmd_pid=$(cat "$work/slurmd.pid")
 log "slurmctld ($ctld_pid) and slurmd ($slurmd_pid) started"
+
+# Loopback only: once both listen, no socket on their ports listens on another address.
+listening() {  # $1: a port in hex; prints the local addresses listening on it
+  awk -v p=":$1" '$2 ~ p"$" && $4 == "0A" { print $2 }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+i=0
+while { [ -z "$(listening 1AA1)" ] || [ -z "$(listening 1AA2)" ]; } && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+for port in 1AA1 1AA2; do
+  [ -n "$(listening $port)" ] || { echo "slurm.sh: nothing listens on port $((0x$port))" >&2; exit 1; }
+  for address in $(listening $port); do
+    case "$address" in
+      0100007F:* | 00000000000000000000000001000000:*) ;;
+      *) echo "slurm.sh: port $((0x$port)) listens on $address, not only on loopback" >&2; exit 1 ;;
+    esac
+  done
+done
 
 # The run: in one piece here, then on the cluster as 4 shards and a merge.
 options="--tasks fashion_mnist,fundus --n 12 --batch-size 3 --steps 2"

@@ -275,6 +275,36 @@ function tests.adversarial_images_saved_losslessly()
   local batch = ds:batch{1, 2, 3}
   local x_adv = smia.attack.fgsm{eps = 8 / 255}:run(model, batch.x, batch.y)
   H.eq((saved - x_adv[2]):abs():max():item(), 0, "bit-exact")
+  -- As 16-bit PNGs: within half a step of 1/65535.
+  _, err, status = main_job(("--tasks fashion_mnist --n 3 --steps 1 --quiet --save-adv --save-format png --out %s")
+    :format(quote(dir .. "/png")), dir)
+  H.eq(status, 0, "exit status (stderr: " .. err .. ")")
+  local png = smia.image.read(dir .. "/png/adversarial/fashion_mnist/fgsm/000002.png")
+  assert((png - x_adv[2]):abs():max():item() <= 0.5 / 65535 + 1e-7, "16-bit PNG within half a step")
+  _, err, status = main_job("--save-format jpeg", dir)
+  H.eq(status, 2, "bad --save-format")
+  assert(err:find("--save-format must be npy or png", 1, true), err)
+  H.rmdir(dir)
+end
+
+function tests.npz_and_16_bit_png_writing()
+  local dir = H.tmpdir()
+  local a, b = T.rand({2, 3, 5}, 1), T.from{{1, 2}, {3, 4}}
+  smia.io.save(dir .. "/arrays.npz", {images = a, labels = b})
+  local back = smia.io.load(dir .. "/arrays.npz")
+  H.eq((back.images - a):abs():max():item(), 0, "images back bit for bit")
+  H.eq((back.labels - b):abs():max():item(), 0, "labels back")
+  -- A perturbation of 0.5/255 survives a 16-bit PNG and is erased by an 8-bit one.
+  local clean = T.full({3, 8, 8}, 100 / 255)
+  local adv = clean + T.full({3, 8, 8}, 0.5 / 255)
+  smia.image.write(dir .. "/adv16.png", adv, {bits = 16})
+  smia.image.write(dir .. "/adv8.png", adv)
+  local eta16 = (smia.image.read(dir .. "/adv16.png") - clean):mean():item()
+  H.near(eta16, 0.5 / 255, 1 / 65535, "16-bit perturbation")
+  local eta8 = (smia.image.read(dir .. "/adv8.png") - clean):abs():max():item()
+  assert(math.abs(eta8 - 0.5 / 255) > 0.4 / 255, "the 8-bit PNG rounds the perturbation away or to a full step")
+  H.raises(function() smia.image.write(dir .. "/x.png", adv, {bits = 12}) end, "option 'bits' must be 8 or 16")
+  H.raises(function() smia.image.write(dir .. "/x.png", adv, {bits = 16, mask = true}) end, "masks are 8-bit")
   H.rmdir(dir)
 end
 

@@ -1,6 +1,8 @@
 -- smia.eval: runs a set of attacks over a dataset and returns one results row per method, ready
 -- for smia.report (tables, CSV, JSON) and for pictures (the first images are kept).
 --
+-- The model runs in eval mode and gets its mode back afterwards.
+--
 --   local rows = smia.eval{
 --     model = m, data = ds,                 -- a module (or function) and a smia.data dataset
 --     attacks = {{"fgsm", smia.attack.fgsm{}}, {"smia", smia.attack.smia{record = true}}},
@@ -17,6 +19,7 @@
 --     shard = {k, n},                        -- batches k+1, k+1+n, ... only (0 <= k < n)
 --     fields = {eps = 8/255},                -- extra fields of every row (sweeps)
 --     save = "runs/a/adv",                   -- adversarial images: save/<task>/<method>/<index>.npy
+--     save_format = "png",                   -- or 16-bit PNGs (default "npy", float32)
 --   }
 --
 -- With `out`, the rows of every image (smia.per_image: identity, truth, predictions, success,
@@ -32,7 +35,8 @@
 -- map50 is VOC mAP at IoU 0.5 over the set, iou the mean over all true boxes of the best IoU
 -- with a predicted box of the same class in the same image, 0 when there is none), then per
 -- attack the same task metrics on the
--- adversarial images plus success_rate, linf, l2, l0, var, cos_mean and cos_positive (attacks
+-- adversarial images plus success_rate (over the images the model got right before the
+-- attack, see smia.attack), linf, l2, l0, var, cos_mean and cos_positive (attacks
 -- built with record = true), psnr, ssim, forwards and gradients per image, seconds_per_image.
 -- Every figure is computed from the per-image rows (smia.per_image.summarize), so rows of
 -- shards or of a resumed run summarize to the same values: task metrics pool the whole set
@@ -47,7 +51,7 @@ local T = smia.tensor
 
 local known = {model = true, data = true, attacks = true, n = true, batch_size = true, task = true,
                fpr = true, classes = true, keep = true, progress = true, threshold = true,
-               out = true, resume = true, shard = true, fields = true, save = true}
+               out = true, resume = true, shard = true, fields = true, save = true, save_format = true}
 
 local function fail(message) error("smia.eval: " .. message, 3) end
 
@@ -80,6 +84,9 @@ local function check_options(o)
     if o[name] ~= nil and (type(o[name]) ~= "string" or o[name] == "") then
       fail(("'%s' must be a folder name, got %s"):format(name, tostring(o[name])))
     end
+  end
+  if o.save_format ~= nil and o.save_format ~= "npy" and o.save_format ~= "png" then
+    fail(("'save_format' must be \"npy\" or \"png\", got %s"):format(tostring(o.save_format)))
   end
   if o.resume and not o.out then fail("'resume' needs 'out', the folder of the run to continue") end
   if o.shard ~= nil then
@@ -124,8 +131,7 @@ local function slice(t, count)
   return t:narrow(1, 1, count)
 end
 
-function smia.eval(o)
-  check_options(o)
+local function evaluate(o)
   local ds, model = o.data, o.model
   local n = math.min(o.n or ds:size(), ds:size())
   local bs, keep = o.batch_size or 32, o.keep or 8
@@ -166,7 +172,7 @@ function smia.eval(o)
         local pred = predict(model, x_adv, ds.task, o)
         runs[i] = {name, pred, stats}
         if kept then examples.methods[i] = {name = name, x_adv = slice(x_adv, kept), predictions = slice(pred, kept)} end
-        if o.save then smia.per_image.save_adversarial(o.save, task_name, name, indices, x_adv) end
+        if o.save then smia.per_image.save_adversarial(o.save, task_name, name, indices, x_adv, o.save_format) end
       end
       -- The pictures' images first: a batch whose rows are on disk has them there too.
       if kept then plan:save_examples(examples) end
@@ -192,5 +198,17 @@ function smia.eval(o)
   rows.examples = examples
   rows.complete = plan:complete()
   if o.out then plan:write_csv() end
+  return rows
+end
+
+-- The model runs in eval mode (batch norm's running statistics, no dropout), as the attacks run
+-- it, and gets its mode back afterwards, also after an error.
+function smia.eval(o)
+  check_options(o)
+  local was_training = smia.is_module(o.model) and o.model.training
+  if was_training then o.model:eval() end
+  local ok, rows = pcall(evaluate, o)
+  if was_training then o.model:train() end
+  if not ok then error(rows, 0) end
   return rows
 end

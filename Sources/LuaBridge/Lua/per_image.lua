@@ -9,7 +9,8 @@
 --   segmentation:   pixels, correct_pixels, and per class (list index = class + 1) the pixel
 --                   counts intersection, predicted, actual;
 --   detection:      boxes (the true ones), detections (with scores);
--- and after an attack: success (0/1), linf, l2, l0, var, psnr, ssim, cos_mean, cos_positive
+-- and after an attack: clean_correct (0/1: the model got the image right before the attack;
+-- success_rate counts only these images), success (0/1), linf, l2, l0, var, psnr, ssim, cos_mean, cos_positive
 -- (attacks built with record = true), forwards, gradients and seconds (the batch's, per image).
 --
 --   smia.per_image.summarize(rows[, {fpr = true, classes = {1, 2}}]) -> summary rows, one per
@@ -22,7 +23,7 @@ local per_image = {}
 
 -- The order of a row's fields in the files; extra fields go after method.
 per_image.order = {"task", "method", "index", "file", "batch", "label", "prediction", "clean_prediction",
-                   "correct", "success", "linf", "l2", "l0", "var", "psnr", "ssim", "cos_mean", "cos_positive",
+                   "correct", "clean_correct", "success", "linf", "l2", "l0", "var", "psnr", "ssim", "cos_mean", "cos_positive",
                    "forwards", "gradients", "seconds", "pixels", "correct_pixels", "intersection",
                    "predicted", "actual", "boxes", "detections"}
 local known = {}
@@ -32,7 +33,7 @@ for _, k in ipairs(per_image.order) do known[k] = true end
 function per_image.reserved(name) return known[name] == true end
 
 -- Per-sample statistics of an attack run and the row fields they fill.
-local sample_fields = {success = "success", sample_linf = "linf", sample_l2 = "l2", sample_l0 = "l0",
+local sample_fields = {success = "success", sample_clean_correct = "clean_correct", sample_linf = "linf", sample_l2 = "l2", sample_l0 = "l0",
                        sample_var = "var", sample_psnr = "psnr", sample_ssim = "ssim",
                        sample_cos_mean = "cos_mean", sample_cos_positive = "cos_positive"}
 
@@ -102,7 +103,7 @@ function per_image.batch_rows(b)
       if stats then
         for field, values in pairs(samples) do
           local v = values[i]
-          if v == v then row[field] = field == "success" and math.tointeger(v) or v end
+          if v == v then row[field] = math.tointeger(v) or v end
         end
         local count = #b.indices
         row.forwards, row.gradients, row.seconds = stats.forwards / count, stats.gradients / count, stats.seconds / count
@@ -130,7 +131,7 @@ end
 
 -- Summary ------------------------------------------------------------------------------------
 
-local averaged = {{"success", "success_rate"}, {"linf", "linf"}, {"l2", "l2"}, {"l0", "l0"}, {"var", "var"},
+local averaged = {{"linf", "linf"}, {"l2", "l2"}, {"l0", "l0"}, {"var", "var"},
                   {"cos_mean", "cos_mean"}, {"cos_positive", "cos_positive"}, {"psnr", "psnr"}, {"ssim", "ssim"}}
 
 local function classification_metrics(out, rows, o)
@@ -190,6 +191,12 @@ local function summary_row(rows, o)
   elseif first.pixels ~= nil then segmentation_metrics(out, rows, o)
   else detection_metrics(out, rows) end
   if first.method == "clean" then return out end
+  -- success_rate: over the images the model got right before the attack (none: absent).
+  local successes, counted = 0, 0
+  for _, r in ipairs(rows) do
+    if r.success and r.clean_correct ~= 0 then successes, counted = successes + r.success, counted + 1 end
+  end
+  if counted > 0 then out.success_rate = successes / counted end
   for _, pair in ipairs(averaged) do
     local sum, count = 0, 0
     for _, r in ipairs(rows) do
@@ -330,15 +337,21 @@ function per_image.write(dir, rows)
   per_image.write_whole(dir .. "/per_image.csv", per_image.csv(rows))
 end
 
--- Adversarial images, losslessly: dir/<task>/<method>/<index>.npy, float32 (C, H, W), index
--- the image's 1-based position in the dataset (its row's index).
-function per_image.save_adversarial(dir, task, method, indices, x_adv)
+-- Adversarial images, losslessly: dir/<task>/<method>/<index>.npy, float32 (C, H, W), or with
+-- format "png" <index>.png, 16-bit (steps of 1/65535); index the image's 1-based position in
+-- the dataset (its row's index).
+function per_image.save_adversarial(dir, task, method, indices, x_adv, format)
   local folder = ("%s/%s/%s"):format(dir, task, method)
   if not os.execute("mkdir -p '" .. folder:gsub("'", "'\\''") .. "'") then fail(("cannot create '%s'"):format(folder)) end
   local shape = x_adv:shape()
   table.remove(shape, 1)
   for i, index in ipairs(indices) do
-    smia.io.save(("%s/%06d.npy"):format(folder, index), x_adv:narrow(1, i, 1):reshape(shape))
+    local image = x_adv:narrow(1, i, 1):reshape(shape)
+    if format == "png" then
+      smia.image.write(("%s/%06d.png"):format(folder, index), image, {bits = 16})
+    else
+      smia.io.save(("%s/%06d.npy"):format(folder, index), image)
+    end
   end
 end
 
