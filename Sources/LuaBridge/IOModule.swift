@@ -8,7 +8,8 @@ import Tensor
 /// writes float32, atomically; `smia.io.save(path.npy, tensor)` one float32 `.npy` array, and
 /// `smia.io.save(path.npz, {name = tensor})` an uncompressed `.npz` of them, as `numpy.savez`
 /// (NumPy's `np.load` reads both). `smia.io.read_array(path)` → the one array of a `.npy`, NIfTI-1
-/// (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept) or IDX file (see `ArrayFile`). Modules get `m:load_weights(path[, {strict, strip_prefix}])` (see
+/// (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept), IDX or DICOM file (`.dcm`,
+/// `.dicom` or the DICM signature: (frames, rows, columns[, 3]), rescaled; see `DICOM`) (see `ArrayFile`). Modules get `m:load_weights(path[, {strict, strip_prefix}])` (see
 /// `WeightLoading`) and `m:save_weights(path[, metadata])`.
 enum IOBindings {
     static func open(_ L: OpaquePointer) {
