@@ -20,7 +20,9 @@
 -- It prints the tables and writes DIR/tables.md, DIR/results.csv, DIR/results.json (one object
 -- per task and method; figures as fractions) and pictures in DIR/figures: per task the clean,
 -- adversarial and perturbation images of each method, and the perturbation of DEV and SMIA at
--- iterations 1, 4 and 9. Progress goes to stderr when it is a terminal.
+-- iterations 1, 4 and 9 (labelled: methods, ground truth, class legend, colour scale in ε, Var
+-- and Cos), and DIR/report.html, one self-contained page with the tables and the figures.
+-- Progress goes to stderr when it is a terminal.
 --
 -- Options:
 --   --tasks LIST   comma-separated: fundus,ct_lung,endoscopy,fashion_mnist (default: all)
@@ -35,6 +37,7 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
 local cli = dofile(here .. "/lib/cli.lua")
 local tasks = dofile(here .. "/lib/tasks.lua")
+local figures = dofile(here .. "/lib/figures.lua")
 local T = smia.tensor
 
 local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashion_mnist] [--n N | --full] "
@@ -110,65 +113,14 @@ local function columns(kind, ...)
   return out
 end
 
--- Pictures -----------------------------------------------------------------------------------
+-- Pictures (scripts/lib/figures.lua) --------------------------------------------------------
 
--- A figure column showing images with a task's predictions drawn on them.
-local function view(kind, images, predictions)
-  local c = {images = images}
-  if kind == "classification" then c.labels = predictions
-  elseif kind == "segmentation" then c.masks = predictions
-  else c.boxes = predictions end
-  return c
-end
-
-local function comparison_figure(path, kind, examples, methods, eps_scale)
-  local columns_ = {view(kind, examples.x, examples.predictions)}
-  for _, m in ipairs(examples.methods) do
-    if methods[m.name] then
-      columns_[#columns_ + 1] = view(kind, m.x_adv, m.predictions)
-      columns_[#columns_ + 1] = {images = smia.report.heat_map(m.x_adv - examples.x, eps_scale)}
-    end
-  end
-  smia.report.figure(path, columns_, {scale = 2})
-end
-
--- Per image: the variance of a perturbation's values, and the cosine of two updates; averaged.
-local function variance(eta)
-  local k = eta:shape()[1]
-  return eta:reshape{k, -1}:var(2, false):mean():item()
-end
-local function cosine(a, b)
-  local k = a:shape()[1]
-  a, b = a:reshape{k, -1}, b:reshape{k, -1}
-  local norms = (a * a):sum(2):sqrt() * (b * b):sum(2):sqrt()
-  return ((a * b):sum(2) / norms:clamp(1e-12, math.huge)):mean():item()
-end
-
--- DEV and SMIA on the kept images, with the perturbation at chosen iterations: a figure, and
--- rows {method, iteration, var, cos} for the tables.
-local function iterations_figure(path, kind, model, examples, p)
-  local shown = {}
-  for _, t in ipairs{1, 4, 9} do
-    if t <= p.steps then shown[#shown + 1] = t end
-  end
-  local figure_columns, rows = {}, {}
-  for _, name in ipairs{"dev", "smia"} do
-    local attack = attacks(kind, p, {[name] = true})[1][2]
-    local _, stats = attack:run(model, examples.x, examples.y)
-    local eta = T.zeros_like(examples.x)
-    for t, update in ipairs(stats.updates) do
-      eta = eta + update
-      for _, s in ipairs(shown) do
-        if s == t then
-          figure_columns[#figure_columns + 1] = {images = smia.report.heat_map(eta, p.eps)}
-          rows[#rows + 1] = {method = name, iteration = t, var = variance(eta),
-                             cos = t > 1 and cosine(update, stats.updates[t - 1]) or nil}
-        end
-      end
-    end
-  end
-  smia.report.figure(path, figure_columns, {scale = 2})
-  return rows
+-- Every figure drawn, for the HTML report.
+local report_figures = {}
+local function draw(path, figure)
+  smia.report.figure(path, figure)
+  figure.png = path
+  report_figures[#report_figures + 1] = figure
 end
 
 -- Tables -------------------------------------------------------------------------------------
@@ -236,9 +188,16 @@ if not o.sweep then
       if r.method ~= "clean" then r.eps, r.step = budget.eps, budget.step end
       all_rows[#all_rows + 1] = r
     end
-    local methods = set{"fgsm", "pgd", "deepfool", "dag", "smia"}
-    comparison_figure(("%s/%s_comparison.png"):format(figures_dir, name), task.kind, rows.examples, methods, budget.eps)
-    for _, r in ipairs(iterations_figure(("%s/%s_iterations.png"):format(figures_dir, name), task.kind, model, rows.examples, budget)) do
+    local shown = {title = task.title, kind = task.kind, examples = rows.examples, classes = ds.classes, eps = budget.eps,
+                   steps = budget.steps, methods = set{"fgsm", "pgd", "deepfool", "dag", "smia"}}
+    draw(("%s/%s_comparison.png"):format(figures_dir, name), figures.comparison(shown))
+    shown.run = function(method)
+      local _, stats = attacks(task.kind, budget, {[method] = true})[1][2]:run(model, rows.examples.x, rows.examples.y)
+      return stats
+    end
+    local iterations, iteration_table = figures.iterations(shown)
+    draw(("%s/%s_iterations.png"):format(figures_dir, name), iterations)
+    for _, r in ipairs(iteration_table) do
       r.task = name
       iteration_rows[#iteration_rows + 1] = r
     end
@@ -336,4 +295,5 @@ end
 local text = table.concat(markdown, "\n")
 print(text)
 smia.report.write(all_rows, o.out, {markdown = text})
-progress(("wrote %s/tables.md, results.csv, results.json and figures/ in %.1f s"):format(o.out, smia.clock() - started))
+smia.report.html(all_rows, o.out .. "/report.html", {markdown = text, figures = report_figures})
+progress(("wrote %s/tables.md, results.csv, results.json, report.html and figures/ in %.1f s"):format(o.out, smia.clock() - started))
