@@ -8,11 +8,7 @@ BIN := .build/$(CONFIG)/smia-lua
 # Root needs no sudo; anyone else does.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-<<<<<<< HEAD
-.PHONY: setup setup-test install-missing build run test test-swift test-lua bench repl clean
-=======
-.PHONY: setup build run test test-swift test-lua test-slurm bench repl clean
->>>>>>> main
+.PHONY: setup setup-test install-missing build run test test-swift test-lua test-slurm bench repl clean
 
 ## Install the Debian packages the project needs, only those missing.
 setup:
