@@ -1,17 +1,26 @@
 # smia-lua: `make run` and `make test` work on a fresh Debian 12 machine with Swift installed.
 
 DEBIAN_PACKAGES := liblua5.4-dev libopenblas-dev libpng-dev zlib1g-dev libedit-dev pkg-config dataset-fashion-mnist libgdcm-dev
+# Needed by the tests only: headless Chromium renders the HTML report (Tests/lua/test_html_report.lua).
+TEST_PACKAGES := chromium
 CONFIG := release
 BIN := .build/$(CONFIG)/smia-lua
 # Root needs no sudo; anyone else does.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build run test test-swift test-lua test-slurm bench repl clean fuzz
+.PHONY: setup setup-test install-missing build run test test-swift test-lua test-slurm bench repl clean fuzz
 
 ## Install the Debian packages the project needs, only those missing.
 setup:
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(DEBIAN_PACKAGES)"
+
+## The packages only the tests need.
+setup-test:
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(TEST_PACKAGES)"
+
+install-missing:
 	@missing=""; \
-	for p in $(DEBIAN_PACKAGES); do \
+	for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -27,7 +36,7 @@ run: build
 	$(BIN) scripts/smia.lua
 
 ## Swift tests, then the Lua tests through the host (one release build serves both).
-test: setup
+test: setup setup-test
 	swift build -c $(CONFIG) --build-tests
 	swift test -c $(CONFIG) --skip-build
 	$(BIN) Tests/lua/run.lua

@@ -20,7 +20,9 @@
 -- It prints the tables and writes DIR/tables.md, DIR/results.csv, DIR/results.json (one object
 -- per task and method; figures as fractions) and pictures in DIR/figures: per task the clean,
 -- adversarial and perturbation images of each method, and the perturbation of DEV and SMIA at
--- iterations 1, 4 and 9. Every image's results go to DIR/per_image.jsonl and DIR/per_image.csv
+-- iterations 1, 4 and 9 (labelled: methods, ground truth, class legend, colour scale in ε, Var
+-- and Cos), and DIR/report.html, one self-contained page with the tables and the figures.
+-- Every image's results go to DIR/per_image.jsonl and DIR/per_image.csv
 -- (appended as each batch finishes; the tables are computed from them). Progress: one line per
 -- finished batch on stderr, with the time left (--quiet: none).
 --
@@ -47,6 +49,7 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
 local cli = dofile(here .. "/lib/cli.lua")
 local tasks = dofile(here .. "/lib/tasks.lua")
+local figures = dofile(here .. "/lib/figures.lua")
 local runs = dofile(here .. "/lib/runs.lua")
 local T = smia.tensor
 
@@ -150,65 +153,14 @@ local function columns(kind, ...)
   return out
 end
 
--- Pictures -----------------------------------------------------------------------------------
+-- Pictures (scripts/lib/figures.lua) --------------------------------------------------------
 
--- A figure column showing images with a task's predictions drawn on them.
-local function view(kind, images, predictions)
-  local c = {images = images}
-  if kind == "classification" then c.labels = predictions
-  elseif kind == "segmentation" then c.masks = predictions
-  else c.boxes = predictions end
-  return c
-end
-
-local function comparison_figure(path, kind, examples, methods, eps_scale)
-  local columns_ = {view(kind, examples.x, examples.predictions)}
-  for _, m in ipairs(examples.methods) do
-    if methods[m.name] then
-      columns_[#columns_ + 1] = view(kind, m.x_adv, m.predictions)
-      columns_[#columns_ + 1] = {images = smia.report.heat_map(m.x_adv - examples.x, eps_scale)}
-    end
-  end
-  smia.report.figure(path, columns_, {scale = 2})
-end
-
--- Per image: the variance of a perturbation's values, and the cosine of two updates; averaged.
-local function variance(eta)
-  local k = eta:shape()[1]
-  return eta:reshape{k, -1}:var(2, false):mean():item()
-end
-local function cosine(a, b)
-  local k = a:shape()[1]
-  a, b = a:reshape{k, -1}, b:reshape{k, -1}
-  local norms = (a * a):sum(2):sqrt() * (b * b):sum(2):sqrt()
-  return ((a * b):sum(2) / norms:clamp(1e-12, math.huge)):mean():item()
-end
-
--- DEV and SMIA on the kept images, with the perturbation at chosen iterations: a figure, and
--- rows {method, iteration, var, cos} for the tables.
-local function iterations_figure(path, kind, model, examples, p)
-  local shown = {}
-  for _, t in ipairs{1, 4, 9} do
-    if t <= p.steps then shown[#shown + 1] = t end
-  end
-  local figure_columns, rows = {}, {}
-  for _, name in ipairs{"dev", "smia"} do
-    local attack = attacks(kind, p, {[name] = true})[1][2]
-    local _, stats = attack:run(model, examples.x, examples.y)
-    local eta = T.zeros_like(examples.x)
-    for t, update in ipairs(stats.updates) do
-      eta = eta + update
-      for _, s in ipairs(shown) do
-        if s == t then
-          figure_columns[#figure_columns + 1] = {images = smia.report.heat_map(eta, p.eps)}
-          rows[#rows + 1] = {method = name, iteration = t, var = variance(eta),
-                             cos = t > 1 and cosine(update, stats.updates[t - 1]) or nil}
-        end
-      end
-    end
-  end
-  smia.report.figure(path, figure_columns, {scale = 2})
-  return rows
+-- Every figure drawn, for the HTML report.
+local report_figures = {}
+local function draw(path, figure)
+  smia.report.figure(path, figure)
+  figure.png = path
+  report_figures[#report_figures + 1] = figure
 end
 
 -- Tables -------------------------------------------------------------------------------------
@@ -285,10 +237,17 @@ if not o.sweep then
       if uses_step[r.method] then r.step = budget.step end
       all_rows[#all_rows + 1] = r
     end
-    local methods = set{"fgsm", "pgd", "deepfool", "dag", "smia"}
     if rows.examples.x then  -- (a shard without the first batch has none)
-      comparison_figure(("%s/%s_comparison.png"):format(figures_dir, name), task.kind, rows.examples, methods, budget.eps)
-      for _, r in ipairs(iterations_figure(("%s/%s_iterations.png"):format(figures_dir, name), task.kind, model, rows.examples, budget)) do
+      local shown = {title = task.title, kind = task.kind, examples = rows.examples, classes = ds.classes, eps = budget.eps,
+                     steps = budget.steps, methods = set{"fgsm", "pgd", "deepfool", "dag", "smia"}}
+      draw(("%s/%s_comparison.png"):format(figures_dir, name), figures.comparison(shown))
+      shown.run = function(method)
+        local _, stats = attacks(task.kind, budget, {[method] = true})[1][2]:run(model, rows.examples.x, rows.examples.y)
+        return stats
+      end
+      local iterations, iteration_table = figures.iterations(shown)
+      draw(("%s/%s_iterations.png"):format(figures_dir, name), iterations)
+      for _, r in ipairs(iteration_table) do
         r.task = name
         iteration_rows[#iteration_rows + 1] = r
       end
@@ -399,4 +358,5 @@ end
 local text = table.concat(markdown, "\n")
 print(text)
 smia.report.write(all_rows, o.out, {markdown = text, run = runs.metadata(o, shard, started_at, run_attacks)})
-progress(("wrote %s/tables.md, results.csv, results.json, per_image.jsonl, per_image.csv and figures/ in %.1f s"):format(o.out, smia.clock() - started))
+smia.report.html(all_rows, o.out .. "/report.html", {markdown = text, figures = report_figures})
+progress(("wrote %s/tables.md, results.csv, results.json, per_image.jsonl, per_image.csv, report.html and figures/ in %.1f s"):format(o.out, smia.clock() - started))

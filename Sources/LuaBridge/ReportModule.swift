@@ -15,12 +15,21 @@ import Tensor
 ///   `.json(rows)` return the text.
 /// - `smia.report.heat_map(eta[, scale])`: perturbations (N, C, H, W) as RGB heat maps (blue
 ///   negative, white zero, red positive, full colour at ±scale, default the largest magnitude).
-/// - `smia.report.figure(path, columns[, {count =, scale =, padding =}])` writes a PNG grid, one
-///   row per image and one column per entry of `columns`: `{images = t, labels = t, masks = t,
-///   boxes = {{x1, y1, x2, y2, class}, ...} per image}` (all but `images` optional).
+/// - `smia.report.figure(path, columns[, options])` or `smia.report.figure(path, figure)` writes
+///   a labelled PNG: one row per image and one column per entry of `columns`, `{images = t,
+///   labels = t, truth = t, masks = t, boxes = {{x1, y1, x2, y2, class}, ...} per image, title =
+///   "PGD", group = "DEV", captions = {one string per image}}` (all but `images` optional); the
+///   options (or the figure table's fields beside `columns`) are `title`, `caption`, `classes`
+///   (names by label, for captions and the legend), `eps` (the heat maps' full-colour value: a
+///   colour scale in units of ε), `count`, `scale` (enlargement; default: small images to 112
+///   px) and `padding` (see `FigureTables`, `LabelledFigure`).
+/// - `smia.report.html(rows, path[, {title =, markdown =, figures = {...}}])` writes a
+///   self-contained HTML page: the tables (`markdown`, by default the rows' tables) and the
+///   figures, each a figure table as above (with `png`, the path of its PNG, linked) or the
+///   path of a PNG shown as it is (see `HTMLReport`).
 enum ReportBindings {
     static func open(_ L: OpaquePointer) {
-        lua_createtable(L, 0, 6)
+        lua_createtable(L, 0, 7)
         setFunctions(L, prefix: "report.", [
             ("write", { a in
                 var table = try resultsTable(a, 1)
@@ -51,17 +60,42 @@ enum ReportBindings {
             }),
             ("figure", { a in
                 let path = try a.string(1)
-                let columns = try figureColumns(a, 2)
-                let o = try LuaOptions(a, 3, names: ["count", "scale", "padding"])
-                let count = try o.integer("count")
-                if let c = count, c < 1 { throw a.error(3, "count must be at least 1, got \(c)") }
-                let scale = try o.integer("scale", default: 2), padding = try o.integer("padding", default: 2)
-                guard (1...16).contains(scale) else { throw a.error(3, "scale must be in 1...16, got \(scale)") }
-                guard (0...64).contains(padding) else { throw a.error(3, "padding must be in 0...64, got \(padding)") }
-                try named("figure") {
-                    let picture = try AttackFigure.grid(columns, count: count, padding: padding, scale: scale)
-                    try PNGImage.write(path: path, tensor: picture)
+                try a.checkTable(2)
+                let fail: (Int32) -> (String) -> LuaError = { i in { a.error(i, $0) } }
+                let figure: LabelledFigure
+                let isFigureTable = rawGetField(a.L, 2, "columns") > LUA_TNIL
+                smia_pop(a.L, 1)
+                if isFigureTable {
+                    // One figure table: its columns and options together, as smia.report.html takes it.
+                    guard a.isNil(3) else { throw a.error(3, "no options expected after a figure table (they go in the table)") }
+                    try FigureTables.checkKeys(a.L, 2, FigureTables.figureKeys.filter { $0 != "png" }, "figure", fail: fail(2))
+                    rawGetField(a.L, 2, "columns")
+                    let columns = try FigureTables.columns(a.L, -1, "columns", fail: fail(2))
+                    smia_pop(a.L, 1)
+                    figure = try FigureTables.figure(a.L, 2, columns: columns, "figure", fail: fail(2))
+                } else {
+                    let columns = try FigureTables.columns(a.L, 2, "columns", fail: fail(2))
+                    if !a.isNil(3) {
+                        guard a.type(3) == LUA_TTABLE else { throw a.typeError(3, "table of options") }
+                        try FigureTables.checkKeys(a.L, 3, FigureTables.optionKeys, "options", fail: fail(3))
+                    }
+                    figure = try FigureTables.figure(a.L, 3, columns: columns, "options", fail: fail(3))
                 }
+                try named("figure") { try PNGImage.write(path: path, tensor: try figure.render()) }
+                return a.push(path)
+            }),
+            ("html", { a in
+                let table = try resultsTable(a, 1)
+                let path = try a.string(2)
+                let o = try LuaOptions(a, 3, names: ["title", "markdown", "figures"])
+                var figures: [HTMLReport.Figure] = []
+                if let i = o.index, rawGetField(a.L, i, "figures") > LUA_TNIL {
+                    figures = try FigureTables.reportFigures(a.L, -1) { a.error(3, $0) }
+                }
+                if o.index != nil { smia_pop(a.L, 1) }
+                let report = HTMLReport(title: try o.string("title"), markdown: try o.string("markdown") ?? table.markdown(),
+                                        figures: figures)
+                try named("html") { try report.write(to: path) }
                 return a.push(path)
             }),
         ])
@@ -72,7 +106,8 @@ enum ReportBindings {
         do {
             return try body()
         } catch let error as TensorError {
-            throw LuaError("\(name): \(error.message)")
+            // Engine messages may already start with the name ("figure: column 2: ...").
+            throw LuaError(error.message.hasPrefix("\(name): ") ? error.message : "\(name): \(error.message)")
         }
     }
 
@@ -140,59 +175,5 @@ enum ReportBindings {
             rows.append(ResultRow(task: task, method: method, values: values))
         }
         return ResultsTable(rows: rows)
-    }
-
-    /// The columns at argument `i` of `figure`.
-    static let columnKeys = ["images", "labels", "masks", "boxes"]
-
-    /// A misspelt field of a column (`label` for `labels`) would silently draw nothing.
-    private static func checkColumnKeys(_ a: LuaArgs, _ i: Int32, _ column: Int32, _ j: Int) throws {
-        let L = a.L
-        lua_pushnil(L)
-        while lua_next(L, column) != 0 {
-            smia_pop(L, 1)
-            guard lua_type(L, -1) == LUA_TSTRING, let key = stringValue(L, -1), columnKeys.contains(key) else {
-                let shown = describeValue(L, -1)
-                smia_pop(L, 1)
-                throw a.error(i, "column \(j): unknown field \(shown) (expected \(columnKeys.joined(separator: ", ")))")
-            }
-        }
-    }
-
-    private static func figureColumns(_ a: LuaArgs, _ i: Int32) throws -> [AttackFigure.Column] {
-        try a.checkTable(i)
-        let L = a.L
-        let n = Int(lua_rawlen(L, i))
-        guard n >= 1 else { throw a.error(i, "expected a list of columns, got an empty table") }
-        var columns: [AttackFigure.Column] = []
-        for j in 1...n {
-            lua_rawgeti(L, i, lua_Integer(j))
-            defer { smia_pop(L, 1) }
-            guard lua_type(L, -1) == LUA_TTABLE else { throw a.error(i, "column \(j) must be a table, got \(luaTypeName(L, -1))") }
-            let column = lua_gettop(L)
-            try checkColumnKeys(a, i, column, j)
-            func tensorField(_ name: String, required: Bool) throws -> Tensor? {
-                let type = rawGetField(L, column, name)
-                defer { smia_pop(L, 1) }
-                if type <= LUA_TNIL {
-                    if required { throw a.error(i, "column \(j): '\(name)' (a tensor) is missing") }
-                    return nil
-                }
-                guard let t = TensorBox.get(L, -1) else {
-                    throw a.error(i, "column \(j): '\(name)' must be a tensor, got \(luaTypeName(L, -1))")
-                }
-                return t
-            }
-            guard let images = try tensorField("images", required: true) else { continue }
-            var entry = AttackFigure.Column(images: images, labels: try tensorField("labels", required: false),
-                                            masks: try tensorField("masks", required: false))
-            if rawGetField(L, column, "boxes") > LUA_TNIL {
-                entry.boxes = try BoxTables.read(L, -1, scored: false) { a.error(i, "column \(j): 'boxes': \($0)") }
-                    .map { $0.map(\.box) }
-            }
-            smia_pop(L, 1)
-            columns.append(entry)
-        }
-        return columns
     }
 }

@@ -74,16 +74,4 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(capped.storage[1], 0) // red channel of pixel 0 stays 1; green/blue saturate at 0
         XCTAssertThrowsError(try AttackFigure.heatMap(try Tensor.zeros([3, 3])))
     }
-
-    func testGridPutsColumnsSideBySide() throws {
-        let a = try Tensor.ones([2, 1, 2, 2]), b = try Tensor.zeros([2, 3, 2, 2])
-        let sheet = try AttackFigure.grid([.init(images: a), .init(images: b)], padding: 1, scale: 1)
-        // 2 columns of width 2 with padding 1: 7 wide; 2 rows: 7 high.
-        XCTAssertEqual(sheet.shape, [3, 7, 7])
-        XCTAssertEqual(sheet.storage[1 * 7 + 1], 1)  // row 1, column 1: the white image
-        XCTAssertEqual(sheet.storage[1 * 7 + 4], 0)  // row 1, column 2: the black image
-        XCTAssertThrowsError(try AttackFigure.grid([.init(images: a), .init(images: try Tensor.zeros([2, 1, 3, 3]))]))
-        XCTAssertThrowsError(try AttackFigure.grid([.init(images: a, labels: try Tensor.zeros([3]))]))
-        XCTAssertThrowsError(try AttackFigure.grid([]))
-    }
 }

@@ -6,10 +6,12 @@ import Tensor
 /// colour; classification labels are a bar in the class colour under each tile.
 public enum SampleSheet {
     /// Class colours by label (label k uses `palette[k % palette.count]`): red, green, blue,
-    /// yellow, magenta, cyan, orange, violet.
+    /// yellow, magenta, cyan, orange, violet, brown, pink, olive, gray (twelve, so that ten-class
+    /// sets such as Fashion-MNIST have a colour per class).
     public static let palette: [[Float]] = [
         [0.95, 0.15, 0.15], [0.15, 0.85, 0.25], [0.2, 0.45, 1.0], [1.0, 0.85, 0.05],
         [0.9, 0.2, 0.9], [0.05, 0.9, 0.9], [1.0, 0.55, 0.0], [0.6, 0.35, 1.0],
+        [0.6, 0.35, 0.15], [1.0, 0.6, 0.75], [0.55, 0.6, 0.1], [0.55, 0.55, 0.55],
     ]
     static let background: Float = 0.12
     static let overlayOpacity: Float = 0.4

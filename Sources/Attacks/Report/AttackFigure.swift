@@ -1,24 +1,33 @@
 import Tensor
 
-/// Pictures of attacks, for reports: a grid with one row per image and one column per view
-/// (the clean image, each method's adversarial image, each method's perturbation as a heat map,
-/// or the perturbation at chosen iterations). Each column may carry predicted class labels (a
-/// bar in the class colour under the tile), predicted masks (translucent overlay) or predicted
-/// boxes (outlines); the grid is drawn by `SampleSheet`.
+/// Pictures of attacks, for reports: the views of a figure (`LabelledFigure` lays them out
+/// with their titles, captions and legends) and perturbations as heat maps.
 public enum AttackFigure {
-    /// One view of the images: `images` is (N, 1 or 3, H, W) in [0, 1]; optional per-image
-    /// labels (N), masks (N, H, W) or boxes.
+    /// One view of the images, a column of the figure: `images` is (N, 1 or 3, H, W) in [0, 1];
+    /// optional per-image predicted labels (N, drawn as a bar in the class colour and named
+    /// under the tile), true labels `truth` (N: a prediction that differs is marked ✗), masks
+    /// (N, H, W, a translucent overlay), boxes (outlines) and captions (lines under the tile);
+    /// `title` heads the column, `group` a run of neighbouring columns that share it.
     public struct Column {
         public var images: Tensor
         public var labels: Tensor?
         public var masks: Tensor?
         public var boxes: [[Box]]?
+        public var truth: Tensor?
+        public var title: String?
+        public var group: String?
+        public var captions: [String]?
 
-        public init(images: Tensor, labels: Tensor? = nil, masks: Tensor? = nil, boxes: [[Box]]? = nil) {
+        public init(images: Tensor, labels: Tensor? = nil, masks: Tensor? = nil, boxes: [[Box]]? = nil,
+                    truth: Tensor? = nil, title: String? = nil, group: String? = nil, captions: [String]? = nil) {
             self.images = images
             self.labels = labels
             self.masks = masks
             self.boxes = boxes
+            self.truth = truth
+            self.title = title
+            self.group = group
+            self.captions = captions
         }
     }
 
@@ -55,63 +64,5 @@ public enum AttackFigure {
             }
         }
         return try Tensor(shape: [n, 3, perturbation.shape[2], perturbation.shape[3]], storage: out)
-    }
-
-    /// The grid: row i shows image i of every column, for the first `count` images (all by
-    /// default). Gray columns are shown as gray RGB so they sit beside colour ones.
-    public static func grid(_ columns: [Column], count: Int? = nil, padding: Int = 2, scale: Int = 2) throws -> Tensor {
-        guard let first = columns.first else { throw TensorError("figure: no columns to draw") }
-        guard first.images.rank == 4 else {
-            throw TensorError("figure: column 1: expected images of size (N, C, H, W), got \(describeShape(first.images.shape))")
-        }
-        let n = first.images.shape[0], h = first.images.shape[2], w = first.images.shape[3]
-        let rows = min(count ?? n, n)
-        guard rows >= 1 else { throw TensorError("figure: no images to draw (count \(count.map(String.init) ?? "all"), \(n) images)") }
-        for (j, column) in columns.enumerated() {
-            let s = column.images.shape
-            guard s.count == 4, s[0] == n, s[2] == h, s[3] == w, s[1] == 1 || s[1] == 3 else {
-                throw TensorError("figure: column \(j + 1): expected images of size (\(n), 1 or 3, \(h), \(w)) like column 1, got \(describeShape(s))")
-            }
-            if let labels = column.labels, labels.shape != [n] {
-                throw TensorError("figure: column \(j + 1): expected \(n) labels, got size \(describeShape(labels.shape))")
-            }
-            if let masks = column.masks, masks.shape != [n, h, w] {
-                throw TensorError("figure: column \(j + 1): expected masks of size \(describeShape([n, h, w])), got \(describeShape(masks.shape))")
-            }
-            if let boxes = column.boxes, boxes.count != n {
-                throw TensorError("figure: column \(j + 1): expected boxes for \(n) images, got \(boxes.count)")
-            }
-        }
-
-        // Interleave: tile (i, j) is image i of column j, row-major, so a sheet with one
-        // column per view draws the grid.
-        let plane = h * w, tiles = rows * columns.count
-        var images = [Float](repeating: 0, count: tiles * 3 * plane)
-        var labels = [Float](repeating: .nan, count: tiles)
-        var masks = [Float](repeating: 0, count: tiles * plane)
-        var boxes = [[Box]](repeating: [], count: tiles)
-        let anyLabels = columns.contains { $0.labels != nil }, anyMasks = columns.contains { $0.masks != nil }
-        let anyBoxes = columns.contains { $0.boxes != nil }
-        for i in 0..<rows {
-            for (j, column) in columns.enumerated() {
-                let tile = i * columns.count + j
-                let c = column.images.shape[1], source = column.images.storage
-                for k in 0..<3 {
-                    let from = (i * c + min(k, c - 1)) * plane, to = (tile * 3 + k) * plane
-                    for p in 0..<plane { images[to + p] = source[from + p] }
-                }
-                if let l = column.labels { labels[tile] = l.storage[i] }
-                if let m = column.masks {
-                    for p in 0..<plane { masks[tile * plane + p] = m.storage[i * plane + p] }
-                }
-                if let b = column.boxes { boxes[tile] = b[i] }
-            }
-        }
-        return try SampleSheet.render(
-            images: try Tensor(shape: [tiles, 3, h, w], storage: images),
-            labels: anyLabels ? try Tensor(shape: [tiles], storage: labels) : nil,
-            masks: anyMasks ? try Tensor(shape: [tiles, h, w], storage: masks) : nil,
-            boxes: anyBoxes ? boxes : nil,
-            columns: columns.count, padding: padding, scale: scale)
     }
 }
