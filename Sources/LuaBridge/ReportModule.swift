@@ -10,7 +10,7 @@ import Tensor
 /// - `smia.report.write(rows, dir[, {title = ..., markdown = text, run = {name = value}}])` writes
 ///   `dir/tables.md` (one Markdown table per task, or the given text), `dir/results.csv` and
 ///   `dir/results.json`, each atomically; returns their paths. With `run` (the run's settings),
-///   the CSV starts with `# name: value` lines and the JSON is `{"run": {...}, "results": [rows]}`.
+///   the CSV starts with `# name: value` lines and every row of the JSON array carries it as `run`.
 /// - `smia.report.markdown(rows[, {title = ..., columns = {names}}])`, `.csv(rows)`,
 ///   `.json(rows)` return the text.
 /// - `smia.report.heat_map(eta[, scale])`: perturbations (N, C, H, W) as RGB heat maps (blue

@@ -51,9 +51,13 @@ end
 
 -- The summary rows of results.json, without timing and without the run's record.
 local function results(dir)
-  local json = smia.json.decode(folders.read(dir .. "/results.json"))
-  assert(json.run and json.results, dir .. "/results.json: expected the run's record and the results")
-  return folders.without_timing(json.results)
+  local rows = smia.json.decode(folders.read(dir .. "/results.json"))
+  for i, row in ipairs(rows) do
+    assert(type(row.run) == "table", dir .. "/results.json: expected the run's record in every row")
+    row.run = nil
+    rows[i] = folders.without_timing(row)
+  end
+  return rows
 end
 
 -- Runs in folders a and b gave the same results; an error names the first difference.

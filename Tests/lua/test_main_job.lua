@@ -29,16 +29,22 @@ function tests.tiny_run_writes_tables_results_and_figures()
   assert(out:find("## Ablation (Table 1): classification", 1, true), out)
   assert(out:find("## Fashion-MNIST (Table 5)", 1, true), out)
   local f = assert(io.open(dir .. "/out/results.json", "rb"))
-  local json = f:read("a")
+  local rows = smia.json.decode(f:read("a"))
   f:close()
+  local function row(method)
+    for _, r in ipairs(rows) do
+      if r.task == "fashion_mnist" and r.method == method then return r end
+    end
+    error(method .. " row missing from results.json")
+  end
   for _, method in ipairs{"clean", "fgsm", "pgd", "deepfool", "dev", "smia"} do
-    assert(json:find(('"task": "fashion_mnist", "method": "%s"'):format(method), 1, true), method .. " row missing:\n" .. json)
+    H.eq(type(row(method).run), "table", method .. ": the run's record in its row")
   end
   -- --eps 8/255 read as arithmetic; each row carries the budget its method used: DeepFool none.
-  local function row(method) return json:match(('{[^{}]*"method": "%s"[^{}]*}'):format(method)) end
-  assert(row("pgd"):find('"eps": 0.0313725', 1, true) and row("pgd"):find('"step": 0.00784', 1, true), row("pgd"))
-  assert(row("fgsm"):find('"eps"', 1, true) and not row("fgsm"):find('"step"', 1, true), row("fgsm"))
-  assert(not row("deepfool"):find('"eps"', 1, true) and not row("deepfool"):find('"step"', 1, true), row("deepfool"))
+  H.near(row("pgd").eps, 8 / 255, 1e-6, "pgd eps")
+  H.near(row("pgd").step, 2 / 255, 1e-6, "pgd step")
+  assert(row("fgsm").eps and not row("fgsm").step, "fgsm: eps only")
+  assert(not row("deepfool").eps and not row("deepfool").step, "deepfool: no L∞ budget")
   for _, name in ipairs{"tables.md", "results.csv", "figures/fashion_mnist_comparison.png", "figures/fashion_mnist_iterations.png"} do
     local file = io.open(dir .. "/out/" .. name, "rb")
     assert(file, name .. " missing")

@@ -251,7 +251,10 @@ end
 
 function tests.run_record_in_results_and_csv()
   local out = reference_run()
-  local json = smia.json.decode(read(out .. "/results.json"))
+  local rows = smia.json.decode(read(out .. "/results.json"))
+  assert(#rows > 0 and rows[1].task and rows[1].method, "results.json: an array of rows")
+  local json = rows[1]
+  for _, row in ipairs(rows) do H.eq(smia.json.encode(row.run), smia.json.encode(json.run), "the same run record in every row") end
   for _, key in ipairs{"version", "command", "seed", "n", "batch_size", "attacks", "threads", "kernels", "started", "ended"} do
     assert(type(json.run[key]) == "string" and json.run[key] ~= "", key .. " missing from the run's record")
   end

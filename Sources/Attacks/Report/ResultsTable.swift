@@ -79,7 +79,8 @@ public struct ResultsTable {
     }
 
     /// With `metadata` (the run's settings, name → text), `results.csv` starts with one
-    /// `# name: value` line per entry and `results.json` is `{"run": {...}, "results": [rows]}`.
+    /// `# name: value` line per entry and every row of `results.json` carries them as `"run"`
+    /// (the file stays an array of rows, the form scripts outside the project read).
     public var metadata: [(String, String)] = []
 
     /// `# name: value` lines for the CSV (line breaks in values become spaces).
@@ -87,22 +88,18 @@ public struct ResultsTable {
         metadata.map { "# \($0): \($1.replacingOccurrences(of: "\n", with: " "))\n" }.joined()
     }
 
-    /// The JSON of `rows`, inside `{"run": ..., "results": ...}` when there is metadata.
+    /// An array with one object per row: `task`, `method`, then each figure (NaN and infinities
+    /// become null), then `run` when there is metadata.
     public func json() -> String {
-        guard !metadata.isEmpty else { return rowsJSON() }
-        let run = metadata.map { "    \(jsonStringLiteral($0)): \(jsonStringLiteral($1))" }.joined(separator: ",\n")
-        return "{\n  \"run\": {\n\(run)\n  },\n  \"results\": " + rowsJSON() + "}\n"
-    }
-
-    /// An array with one object per row: `task`, `method`, then each figure; NaN and infinities
-    /// become null.
-    private func rowsJSON() -> String {
+        let run = metadata.isEmpty ? nil
+            : "{" + metadata.map { "\(jsonStringLiteral($0)): \(jsonStringLiteral($1))" }.joined(separator: ", ") + "}"
         let objects = rows.map { row -> String in
             var fields = ["\"task\": \(jsonStringLiteral(row.task))", "\"method\": \(jsonStringLiteral(row.method))"]
             for name in Self.columns(of: [row]) {
                 let v = row.values[name] ?? .nan
                 fields.append("\(jsonStringLiteral(name)): \(v.isFinite ? Self.formatNumber(v) : "null")")
             }
+            if let run { fields.append("\"run\": \(run)") }
             return "  {" + fields.joined(separator: ", ") + "}"
         }
         return "[\n" + objects.joined(separator: ",\n") + "\n]\n"
