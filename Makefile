@@ -6,18 +6,23 @@ BIN := .build/$(CONFIG)/smia-lua
 # Root needs no sudo; anyone else does.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build run test test-swift test-lua bench repl clean
+.PHONY: setup build run test test-swift test-lua bench bench-pytorch repl clean
 
-## Install the Debian packages the project needs, only those missing.
-setup:
+# Installs the Debian packages of $(1) that are missing, naming them under target $(2).
+define install_missing
 	@missing=""; \
-	for p in $(DEBIAN_PACKAGES); do \
+	for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "make setup: installing$$missing"; \
+	  echo "make $(2): installing$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+endef
+
+## Install the Debian packages the project needs, only those missing.
+setup:
+	$(call install_missing,$(DEBIAN_PACKAGES),setup)
 
 build: setup
 	swift build -c $(CONFIG)
@@ -34,6 +39,15 @@ test: setup
 
 bench: build
 	@for f in scripts/bench/*.lua; do $(BIN) $$f || exit 1; done
+
+## smia-lua against PyTorch, side by side in one run (scripts/bench/vs_pytorch.py). Debian's
+## PyTorch is installed for this target only.
+BENCH_PYTORCH_PACKAGES := python3-torch python3-torchvision
+# Debian's interpreter, the one its PyTorch is installed for (not a python3 earlier on PATH).
+DEBIAN_PYTHON := /usr/bin/python3
+bench-pytorch: build
+	$(call install_missing,$(BENCH_PYTORCH_PACKAGES),bench-pytorch)
+	$(DEBIAN_PYTHON) scripts/bench/vs_pytorch.py --host $(BIN) --table
 
 repl: build
 	$(BIN)

@@ -15,8 +15,10 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The C side of the Lua boundary: the only code that may call lua_error.
         .target(name: "CLuaShim", dependencies: ["CLua"]),
+        // CPUID: the vector instruction sets, to choose the BLAS kernel.
+        .target(name: "CCPUFeatures"),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CZlib"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CZlib", "CCPUFeatures"]),
         .target(name: "Attacks", dependencies: ["Tensor"]),
         // The Lua parts of the smia module (Sources/LuaBridge/Lua) are compiled into the binary.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"],

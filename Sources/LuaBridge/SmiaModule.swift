@@ -12,8 +12,9 @@ import Tensor
 /// `smia.clock()` (wall-clock seconds), `smia.seed(n)` (parameter initialization, dropout and
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
 /// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
-/// Lua) and `smia.gc_threshold([bytes])` (native bytes handed to Lua between forced full
-/// collections; returns the previous value).
+/// Lua), `smia.gc_threshold([bytes])` (native bytes handed to Lua between forced full
+/// collections; returns the previous value) and `smia.config()` (ConfigBinding: the BLAS kernel,
+/// threads, CPU features).
 public func openSmia(_ L: OpaquePointer) {
     LuaRegistry.installDispatcher()
     TensorBindings.createMetatable(L)
@@ -81,6 +82,7 @@ private func runLibrary(_ L: OpaquePointer, name: String, code: [UInt8]) {
 }
 
 private let topLevel: [(String, LuaBody)] = [
+    ("config", configFunction),
     ("clock", { a in
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)
