@@ -112,11 +112,17 @@ function tests.detector_attacks_lower_map50()
   assert(pgd.map50 < clean - 0.3, "pgd: map50 " .. pgd.map50)
   local _, smia_stats = A.smia(budget):run(det, x, boxes)
   assert(smia_stats.map50 < clean - 0.3, "smia: map50 " .. smia_stats.map50)
-  -- SMIA's options on a detector: hard target, detached target, last-step smoothing.
+  -- SMIA's options on a detector: hard target, detached target, last-step smoothing. With a
+  -- hard target the two terms cancel wherever the smoothed image keeps its detections, so the
+  -- attack may stall (SMIA.md); whether it does here depends on the BLAS kernel's rounding.
   for _, o in ipairs{{hard_target = true}, {detach_target = true}, {smooth = "last_step"}} do
     for k, v in pairs(budget) do o[k] = v end
     local _, s = A.smia(o):run(det, x, boxes)
-    assert(s.map50 < clean, "smia with options: map50 " .. s.map50)
+    if o.hard_target then
+      assert(s.map50 <= clean, "smia with a hard target: map50 " .. s.map50)
+    else
+      assert(s.map50 < clean, "smia with options: map50 " .. s.map50)
+    end
   end
   local _, s = A.apgd{eps = 32 / 255, steps = 10}:run(det, x, boxes)
   assert(s.map50 < clean - 0.3, "apgd: map50 " .. s.map50)
@@ -282,6 +288,24 @@ function tests.iterative_equals_builtin_pgd_and_a_function_model()
   local x_fn, s = A.pgd{steps = 5, random_start = false}:run(function(x) calls = calls + 1; return m(x) end, x, y)
   H.close(x_fn, builtin, 0, "a function as the model")
   assert(calls >= 5 and s.accuracy < 1)
+end
+
+-- An attack's model passes: one per step (SMIA's target images ride in the same batch), the
+-- first shared with the clean images' pass when the attack starts from them, and one that
+-- scores the result; a random start needs the clean pass on its own.
+function tests.an_attack_costs_its_steps_and_one_more_pass()
+  local m, x, y = classifier()
+  local calls = 0
+  local counted = function(input) calls = calls + 1; return m(input) end
+  for _, case in ipairs{{"fgsm", A.fgsm{}, 2}, {"pgd", A.pgd{steps = 5, random_start = false}, 6},
+                        {"smia", A.smia{steps = 4}, 5}, {"dev", A.dev{steps = 3}, 4},
+                        {"lua loss", A.iterative{steps = 3, loss = function(ctx) return nn.cross_entropy(ctx.output, ctx.y) end}, 4},
+                        {"pgd from a random start", A.pgd{steps = 5}, 7}} do
+    calls = 0
+    local _, s = case[2]:run(counted, x, y)
+    H.eq(calls, case[3], case[1] .. " model passes")
+    assert(s.accuracy <= 1, case[1])
+  end
 end
 
 function tests.lua_smia_and_dag_give_the_builtin_images()
