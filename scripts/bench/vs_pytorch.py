@@ -8,7 +8,7 @@ For each row, runs the work in PyTorch (in this process) and then the same work 
 and prints one JSON line: {"row", "pytorch_seconds", "smia_seconds", "ratio"} where ratio is
 PyTorch's time over smia-lua's (above 1: smia-lua is faster). The first line says what ran
 (versions, threads, BLAS kernel). `--table` also prints the rows as a Markdown table at the end.
-Times are the best of several calls after a warm-up call, as scripts/lib/bench.lua measures.
+Times are the best of several calls after a warm-up call.
 
 The work of each row is defined in pytorch_rows.lua; this file defines the same in PyTorch:
 attacks are written as torchattacks writes them, plus one forward pass that scores the
@@ -31,11 +31,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EPS, STEP = 8 / 255, 2 / 255
 
 
-def best_time(fn, budget=2.0):
-    """Best wall-clock seconds of one call: a warm-up call, then at least 3 calls and `budget` seconds."""
+def best_time(fn, budget=1.0):
+    """Best wall-clock seconds of one call: a warm-up call, then at least 2 calls and `budget` seconds
+    (pytorch_rows.lua measures the same way)."""
     fn()
     best, spent, calls = math.inf, 0.0, 0
-    while spent < budget or calls < 3:
+    while spent < budget or calls < 2:
         t0 = time.perf_counter()
         fn()
         dt = time.perf_counter() - t0
