@@ -8,7 +8,7 @@ BIN := .build/$(CONFIG)/smia-lua
 # Root needs no sudo; anyone else does.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup setup-test install-missing build run test test-swift test-lua test-slurm bench repl clean fuzz
+.PHONY: setup setup-test install-missing build run test test-swift test-lua test-slurm bench bench-pytorch repl clean fuzz
 
 ## Install the Debian packages the project needs, only those missing.
 setup:
@@ -24,7 +24,7 @@ install-missing:
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "make setup: installing$$missing"; \
+	  echo "make: installing$$missing"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
@@ -55,6 +55,15 @@ bench: build
 ## (Tests/fuzz/fuzz.lua): none may crash, hang or blow the memory budget.
 fuzz: build
 	$(BIN) Tests/fuzz/fuzz.lua --mutants 10000 --calls 10000
+
+## smia-lua against PyTorch, side by side in one run (scripts/bench/vs_pytorch.py). Debian's
+## PyTorch is installed for this target only.
+BENCH_PYTORCH_PACKAGES := python3-torch python3-torchvision
+# Debian's interpreter, the one its PyTorch is installed for (not a python3 earlier on PATH).
+DEBIAN_PYTHON := /usr/bin/python3
+bench-pytorch: build
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(BENCH_PYTORCH_PACKAGES)"
+	$(DEBIAN_PYTHON) scripts/bench/vs_pytorch.py --host $(BIN) --table
 
 repl: build
 	$(BIN)

@@ -18,8 +18,10 @@ let package = Package(
                                                  .linkedLibrary("gdcmDICT"), .linkedLibrary("gdcmCommon")]),
         // The C side of the Lua boundary: the only code that may call lua_error.
         .target(name: "CLuaShim", dependencies: ["CLua"]),
+        // CPUID: the vector instruction sets, to choose the BLAS kernel.
+        .target(name: "CCPUFeatures"),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CZlib", "CDICOM"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CZlib", "CDICOM", "CCPUFeatures"]),
         .target(name: "Attacks", dependencies: ["Tensor"]),
         // The Lua parts of the smia module (Sources/LuaBridge/Lua) are compiled into the binary.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"],

@@ -144,7 +144,15 @@ enum AttackBindings {
         let interrupted: () -> Bool = { smia_interrupt_pending() != 0 }
 
         let (result, report, extra) = try withGradEnabled { () throws -> (AttackResult, AttackReport, Int) in
-            let cleanOutput = try withoutGrad { try model(x) }
+            // A gradient attack that starts from the clean images uses their forward pass as
+            // its first step's: it is recorded then, and the attack costs one pass less.
+            var cleanForward: (images: Tensor, output: Tensor)?
+            if case .gradient(let attack) = spec.engine, !attack.randomStart {
+                let images = x.detached()
+                images.requiresGrad = true
+                cleanForward = (images, try model(images))
+            }
+            let cleanOutput = try cleanForward.map { $0.output.detached() } ?? withoutGrad { try model(x) }
             let task: AttackTask
             if detection {
                 task = .detection
@@ -164,6 +172,7 @@ enum AttackBindings {
             switch spec.engine {
             case .gradient(var attack):
                 attack.interrupted = interrupted
+                attack.cleanForward = cleanForward
                 let hooks = LuaAttackHooks(callbacks: callbacks, spec: spec, view: view)
                 if callbacks.has("step") {
                     let sizes = try hooks.schedule(steps: attack.steps)

@@ -16,7 +16,8 @@ import Tensor
 /// collections; returns the previous value); `smia.system()` ({threads, blas, kernel}: the cores
 /// kernels use, OpenBLAS's configuration and CPU kernel); `smia.stop_on_signals()` (from then on SIGINT and
 /// SIGTERM only set a flag, a second one ends the process) and `smia.stop_requested()` (whether
-/// one came: long loops, such as smia.eval's batches, end early to save what is done).
+/// one came: long loops, such as smia.eval's batches, end early to save what is done);
+/// `smia.config()` (ConfigBinding: the BLAS kernel, who chose it, threads, CPU features).
 public func openSmia(_ L: OpaquePointer) {
     LuaRegistry.installDispatcher()
     TensorBindings.createMetatable(L)
@@ -87,6 +88,7 @@ private func runLibrary(_ L: OpaquePointer, name: String, code: [UInt8]) {
 }
 
 private let topLevel: [(String, LuaBody)] = [
+    ("config", configFunction),
     ("clock", { a in
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)

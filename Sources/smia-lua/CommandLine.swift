@@ -1,5 +1,8 @@
 // The command line, parsed exactly as Lua 5.4's own `lua` parses it (lua.c's collectargs):
 // options come first and stop at the first argument that is not an option, at `--`, or at `-`.
+// One option of the engine's own is added: `--threads N` (or `--threads=N`).
+
+import Tensor
 
 /// One option that runs code, in command-line order.
 enum StartupAction: Equatable {
@@ -23,6 +26,8 @@ struct HostOptions {
     var interactive = false
     var showVersion = false
     var ignoreEnvironment = false
+    /// `--threads N`: the threads the kernels use (default: SMIA_THREADS, else every core).
+    var threads: Int?
 
     /// The script reads from standard input: a lone `-` that does not follow `--`.
     var scriptIsStandardInput: Bool {
@@ -61,6 +66,15 @@ enum HostCommandLine {
             }
             let attached = letters.count > 1
             switch letter {
+            case UInt8(ascii: "-") where argument == "--threads" || argument.hasPrefix("--threads="):
+                var value = String(argument.dropFirst("--threads=".count))
+                if argument == "--threads" {
+                    i += 1
+                    guard i < argv.count else { return bad(argument) }
+                    value = argv[i]
+                }
+                guard let n = EngineThreads.parse(value) else { return bad(argument) }
+                options.threads = n
             case UInt8(ascii: "-"):
                 if attached { return bad(argument) }
                 if i + 1 < argv.count { options.scriptIndex = i + 1 }
@@ -100,6 +114,8 @@ enum HostCommandLine {
         var text = "\(programName): "
         if badOption == "-e" || badOption == "-l" {
             text += "'\(badOption)' needs argument\n"
+        } else if badOption.hasPrefix("--threads") {
+            text += "'--threads' needs a positive number of threads\n"
         } else {
             text += "unrecognized option '\(badOption)'\n"
         }
@@ -113,6 +129,7 @@ enum HostCommandLine {
               -v        show version information
               -E        ignore environment variables
               -W        turn warnings on
+              --threads N  run the kernels on N threads (default: SMIA_THREADS, else every core)
               --        stop handling options
               -         stop handling options and execute stdin
 

@@ -10,6 +10,7 @@ import CLua
 import CLuaShim
 import Glibc
 import LuaBridge
+import Tensor
 
 let hostVersion = "smia-lua 0.1"
 
@@ -86,6 +87,7 @@ final class LuaHost {
     func printVersion() {
         let lua = String(cString: smia_host_lua_copyright())
         writeOut("\(hostVersion) (\(lua))\n")
+        writeOut("\(EngineConfiguration.summary)\n")
     }
 
     /// `arg`: the script at index 0, its arguments at 1..n, the interpreter and options below 0.

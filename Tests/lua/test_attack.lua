@@ -291,6 +291,24 @@ function tests.iterative_equals_builtin_pgd_and_a_function_model()
   assert(calls >= 5 and s.accuracy < 1)
 end
 
+-- An attack's model passes: one per step (SMIA's target images ride in the same batch), the
+-- first shared with the clean images' pass when the attack starts from them, and one that
+-- scores the result; a random start needs the clean pass on its own.
+function tests.an_attack_costs_its_steps_and_one_more_pass()
+  local m, x, y = classifier()
+  local calls = 0
+  local counted = function(input) calls = calls + 1; return m(input) end
+  for _, case in ipairs{{"fgsm", A.fgsm{}, 2}, {"pgd", A.pgd{steps = 5, random_start = false}, 6},
+                        {"smia", A.smia{steps = 4}, 5}, {"dev", A.dev{steps = 3}, 4},
+                        {"lua loss", A.iterative{steps = 3, loss = function(ctx) return nn.cross_entropy(ctx.output, ctx.y) end}, 4},
+                        {"pgd from a random start", A.pgd{steps = 5}, 7}} do
+    calls = 0
+    local _, s = case[2]:run(counted, x, y)
+    H.eq(calls, case[3], case[1] .. " model passes")
+    assert(s.accuracy <= 1, case[1])
+  end
+end
+
 function tests.lua_smia_and_dag_give_the_builtin_images()
   local smia_lua = dofile(root .. "scripts/attacks/smia.lua")
   local dag_lua = dofile(root .. "scripts/attacks/dag.lua")

@@ -318,8 +318,9 @@ function tests.interactive_on_piped_input()
   }, "\n") .. "\n"
   local r = run({ "-e", "x = 10", "-i" }, { stdin = input })
   expect_code(r, 0)
-  local banner, rest = r.out:match("^([^\n]*)\n(.*)$")
+  local banner, engine, rest = r.out:match("^([^\n]*)\n([^\n]*)\n(.*)$")
   expect_find(banner or "", "smia%-lua", r, "banner")
+  expect_find(engine or "", "OpenBLAS", r, "the banner's engine line")
   expect_eq(rest, "> 2\n> 10\ttwo\tnil\n> >> >> 1 2 > > 20\n> >> > 5\n> \n", r, "REPL output")
   expect_find(r.err, "^stdin:1: oops\nstack traceback:\n", r, "stderr")
 end

@@ -5,13 +5,13 @@ local T = smia.tensor
 local bench = {}
 
 -- Best wall-clock seconds of one call to fn: one warm-up call, then repeats until at least
--- `budget` seconds (default 0.5) and 3 calls have passed. The best time is the least disturbed
--- by whatever else the machine is doing.
-function bench.best_time(fn, budget)
-  budget = budget or 0.5
+-- `budget` seconds (default 0.5) and `min_calls` calls (default 3) have passed. The best time
+-- is the least disturbed by whatever else the machine is doing.
+function bench.best_time(fn, budget, min_calls)
+  budget, min_calls = budget or 0.5, min_calls or 3
   fn()
   local best, spent, calls = math.huge, 0, 0
-  while spent < budget or calls < 3 do
+  while spent < budget or calls < min_calls do
     local t0 = smia.clock()
     fn()
     local dt = smia.clock() - t0

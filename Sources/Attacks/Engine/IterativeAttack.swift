@@ -36,6 +36,10 @@ public struct IterativeAttack {
     public var onStep: ((Int, Tensor, Float) throws -> Bool)?
     /// Polled between iterations; true stops the attack with an error (Ctrl-C).
     public var interrupted: () -> Bool = { false }
+    /// The model's output on the clean images, recorded with `images` (a leaf equal to them
+    /// that needs a gradient) as its input: the caller's clean forward pass, which then serves
+    /// as the first step's forward when that step starts from the clean images.
+    public var cleanForward: (images: Tensor, output: Tensor)?
 
     public init(name: String, loss: @escaping AttackLoss) {
         self.name = name
@@ -65,12 +69,14 @@ public struct IterativeAttack {
         let clean = images.detached()
 
         var best: Tensor?
+        var bestOutput: Tensor?
         var bestScore: [Float] = []
         var updates: [Tensor] = []
         var losses: [Float] = []
         for restart in 0..<restarts {
             let run = try singleRun(model: model, task: task, clean: clean, labels: labels, radii: radii,
-                                    seed: seed &+ UInt64(restart), counters: counters)
+                                    seed: seed &+ UInt64(restart), counters: counters,
+                                    cleanForward: restart == 0 ? cleanForward : nil)
             // Score per sample: success first, then the task loss.
             let output = try withoutGrad { try model(run.adversarial) }
             counters.forwards += n
@@ -78,11 +84,14 @@ public struct IterativeAttack {
             var perSample = try withoutGrad { try task.lossPerSample(output, labels) }.storage
             if targeted { perSample = perSample.map { -$0 } }
             let score = zip(success, perSample).map { $0 ? Float.infinity : $1 }
-            if let current = best {
-                best = try Tensor.selectSamples(zip(score, bestScore).map { $0 > $1 }, run.adversarial, current)
+            if let current = best, let currentOutput = bestOutput {
+                let better = zip(score, bestScore).map { $0 > $1 }
+                best = try Tensor.selectSamples(better, run.adversarial, current)
+                bestOutput = try Tensor.selectSamples(better, output, currentOutput)
                 bestScore = zip(score, bestScore).map { Swift.max($0, $1) }
             } else {
                 best = run.adversarial
+                bestOutput = output
                 bestScore = score
             }
             if restart == 0 || !recordUpdates { updates = run.updates }
@@ -91,11 +100,12 @@ public struct IterativeAttack {
         guard let adversarial = best else { throw TensorError("\(name): no run completed") }
         return AttackResult(adversarial: adversarial, updates: updates, losses: losses,
                             forwards: counters.forwards, gradients: counters.gradients,
-                            seconds: Date().timeIntervalSince(started))
+                            seconds: Date().timeIntervalSince(started), adversarialOutput: bestOutput)
     }
 
     private func singleRun(model: Module, task: AttackTask, clean: Tensor, labels: Tensor, radii: Tensor,
-                           seed: UInt64, counters: AttackCounters) throws -> (adversarial: Tensor, updates: [Tensor], losses: [Float]) {
+                           seed: UInt64, counters: AttackCounters,
+                           cleanForward: (images: Tensor, output: Tensor)?) throws -> (adversarial: Tensor, updates: [Tensor], losses: [Float]) {
         let n = clean.shape[0]
         var adversarial = clean
         if randomStart {
@@ -110,10 +120,17 @@ public struct IterativeAttack {
         var frozen = [Bool](repeating: false, count: n)
         for iteration in 1...steps {
             if interrupted() { throw TensorError("\(name): interrupted") }
-            let current = adversarial.detached()
+            var current = adversarial.detached()
             current.requiresGrad = true
             let output: Tensor, companionOutput: Tensor?
-            if let extra = try companion?(clean, current, previous, iteration) {
+            let extra = try companion?(clean, current, previous, iteration)
+            if iteration == 1, !randomStart, extra == nil, let primed = cleanForward {
+                // The first step starts from the clean images: their forward pass is done.
+                current = primed.images
+                output = primed.output
+                companionOutput = nil
+                counters.forwards += n
+            } else if let extra {
                 let both = try model(Tensor.cat([current, extra], dim: 0))
                 guard both.rank >= 1, both.shape[0] == 2 * n else {
                     throw TensorError("\(name): the model returned \(describeShape(both.shape)) for \(2 * n) images")
@@ -184,14 +201,18 @@ public struct AttackResult {
     public let forwards: Int
     public let gradients: Int
     public let seconds: Double
+    /// The model's output on `adversarial`, when the attack computed it (unrecorded).
+    public let adversarialOutput: Tensor?
 
-    public init(adversarial: Tensor, updates: [Tensor], losses: [Float], forwards: Int, gradients: Int, seconds: Double) {
+    public init(adversarial: Tensor, updates: [Tensor], losses: [Float], forwards: Int, gradients: Int, seconds: Double,
+                adversarialOutput: Tensor? = nil) {
         self.adversarial = adversarial
         self.updates = updates
         self.losses = losses
         self.forwards = forwards
         self.gradients = gradients
         self.seconds = seconds
+        self.adversarialOutput = adversarialOutput
     }
 }
 

@@ -45,13 +45,13 @@ public struct AttackReport {
     public let boxIoU: Float?
 
     /// Evaluates `result` against the clean images. `cleanOutput` is the model's output on
-    /// `clean`; `labels` the ground truth; `targets` the classes of a targeted attack. The
-    /// model runs once more, without recording, on the adversarial images (not counted in
-    /// `forwards`, which is the attack's own work).
+    /// `clean`; `labels` the ground truth; `targets` the classes of a targeted attack. Unless
+    /// the attack gave its output on the adversarial images, the model runs once more, without
+    /// recording, on them (not counted in `forwards`, which is the attack's own work).
     public init(model: Module, task: AttackTask, clean: Tensor, cleanOutput: Tensor, labels: Tensor, targets: Tensor?,
                 result: AttackResult) throws {
         let adversarial = result.adversarial
-        let output = try withoutGrad { try model(adversarial) }
+        let output = try result.adversarialOutput ?? withoutGrad { try model(adversarial) }
         try task.check(output: output, labels: labels, op: "report")
         self.task = task
         success = try task.success(output, labels: targets ?? labels, targeted: targets != nil)

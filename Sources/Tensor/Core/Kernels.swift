@@ -19,11 +19,11 @@ func uninitializedFloats(_ count: Int, _ fill: (UnsafeMutablePointer<Float>) thr
 /// (weighted by `cost`, the work per index in values touched) is large.
 @inline(__always)
 func parallelRanges(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
-    if count * cost < parallelThreshold || coreCount == 1 {
+    if count * cost < parallelThreshold || threadCount == 1 {
         if count > 0 { body(0..<count) }
         return
     }
-    let pieces = splitRange(count, parts: coreCount)
+    let pieces = splitRange(count, parts: threadCount)
     parallelFor(pieces.count) { body(pieces[$0]) }
 }
 

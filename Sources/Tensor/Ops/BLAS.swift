@@ -6,17 +6,14 @@ import Foundation
 ///
 /// OpenBLAS's own threads spin for a while after each call, which starves the unfolding and
 /// folding loops that run between GEMMs in a convolution. So OpenBLAS runs single-threaded and
-/// every kernel splits its work across the cores itself.
-
-/// The cores work is split across.
-public let coreCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
+/// every kernel splits its work across `threadCount` threads itself (Threads.swift).
 
 private let blasSingleThreaded: Void = openblas_set_num_threads(1)
 
 /// Runs `body(i)` for `0..<count` across the cores.
 @inline(__always)
 func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-    if count <= 1 || coreCount == 1 { for i in 0..<count { body(i) }; return }
+    if count <= 1 || threadCount == 1 { for i in 0..<count { body(i) }; return }
     DispatchQueue.concurrentPerform(iterations: count, execute: body)
 }
 
@@ -43,12 +40,12 @@ func parallelSgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k
                    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
     // Below about a million multiply-adds, threads cost more than they give.
-    if m * n * k < 1 << 20 || coreCount == 1 {
+    if m * n * k < 1 << 20 || threadCount == 1 {
         sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
         return
     }
     if m >= n {
-        let blocks = splitRange(m, parts: coreCount)
+        let blocks = splitRange(m, parts: threadCount)
         parallelFor(blocks.count) { i in
             let r = blocks[i]
             // Rows of op(A): row r of A, or column r of A when transposed.
@@ -57,7 +54,7 @@ func parallelSgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k
                   beta: beta, c: c + r.lowerBound * ldc, ldc: ldc)
         }
     } else {
-        let blocks = splitRange(n, parts: coreCount)
+        let blocks = splitRange(n, parts: threadCount)
         parallelFor(blocks.count) { i in
             let r = blocks[i]
             let bBlock = transB ? b + r.lowerBound * ldb : b + r.lowerBound

@@ -99,7 +99,7 @@ extension Tensor {
                             // conv2d's input gradient with x as the output gradient; the
                             // convolution's input (its first argument) is read only for dW.
                             for s0 in stride(from: 0, to: g.n, by: g.chunk) {
-                                g.backwardChunk(x: xb, weight: wp, gy: xp, s0: s0, nb: Swift.min(g.chunk, g.n - s0), parts: coreCount,
+                                g.backwardChunk(x: xb, weight: wp, gy: xp, s0: s0, nb: Swift.min(g.chunk, g.n - s0), parts: threadCount,
                                                 col: colp, staging: stp, dx: outp, dw: nil)
                             }
                             if let bias {
@@ -151,7 +151,7 @@ private func convTransposeWeightGradient(_ g: ConvGeometry, x: Tensor, gradOutpu
                         let unusedWeight = UnsafePointer(dwp)
                         for s0 in stride(from: 0, to: g.n, by: g.chunk) {
                             g.backwardChunk(x: gp, weight: unusedWeight, gy: UnsafeMutablePointer(mutating: xb), s0: s0,
-                                            nb: Swift.min(g.chunk, g.n - s0), parts: coreCount, col: colp, staging: stp, dx: nil, dw: dwp)
+                                            nb: Swift.min(g.chunk, g.n - s0), parts: threadCount, col: colp, staging: stp, dx: nil, dw: dwp)
                         }
                     }
                 }

@@ -78,8 +78,8 @@ struct ConvGeometry {
     /// The pieces of a chunk of `nb` samples that the cores share: a band of output rows of
     /// the one sample, or a run of whole samples.
     func columnBlocks(_ nb: Int) -> [(samples: Range<Int>, rows: Range<Int>)] {
-        if nb == 1 { return splitRange(oh, parts: coreCount).map { (0..<1, $0) } }
-        return splitRange(nb, parts: coreCount).map { ($0, 0..<oh) }
+        if nb == 1 { return splitRange(oh, parts: threadCount).map { (0..<1, $0) } }
+        return splitRange(nb, parts: threadCount).map { ($0, 0..<oh) }
     }
 
     /// Unfolds output rows `rows` of sample `sample` of `x` into `col` (rows: channel, kernel
@@ -209,7 +209,7 @@ extension ConvGeometry {
     var stagingCount: Int { Swift.max(1, chunk > 1 ? o * chunk * p : 0) }
     /// Whether there are enough chunks for each core to take whole ones with its own buffers,
     /// rather than all cores sharing each chunk (which costs a synchronization per chunk).
-    var coresTakeWholeChunks: Bool { chunkStarts.count >= coreCount }
+    var coresTakeWholeChunks: Bool { chunkStarts.count >= threadCount }
 
     /// The forward pass of samples `samples` (of the chunk at `s0`, `nb` samples) and output
     /// rows `band` (a band only when the chunk is one sample).
@@ -299,7 +299,7 @@ extension Tensor {
                 out.withUnsafeMutableBufferPointer { pout in
                     guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = pout.baseAddress else { return }
                     if g.coresTakeWholeChunks {
-                        let workers = Swift.min(coreCount, starts.count)
+                        let workers = Swift.min(threadCount, starts.count)
                         parallelFor(workers) { worker in
                             withChunkBuffers(g) { col, staging in
                                 for i in stride(from: worker, to: starts.count, by: workers) {
@@ -369,7 +369,7 @@ private func conv2dBackward(_ g: ConvGeometry, x: Tensor, weight: Tensor, gradOu
                         if g.coresTakeWholeChunks {
                             // Each core takes whole chunks: input gradients go to disjoint samples;
                             // weight gradients into the core's own sum, added up at the end.
-                            let workers = Swift.min(coreCount, starts.count)
+                            let workers = Swift.min(threadCount, starts.count)
                             var partial = [Float](repeating: 0, count: needWeight ? workers * weight.count : 0)
                             partial.withUnsafeMutableBufferPointer { ppart in
                                 parallelFor(workers) { worker in
@@ -392,7 +392,7 @@ private func conv2dBackward(_ g: ConvGeometry, x: Tensor, weight: Tensor, gradOu
                             withChunkBuffers(g) { col, staging in
                                 for s0 in starts {
                                     let nb = Swift.min(g.chunk, g.n - s0)
-                                    g.backwardChunk(x: xp, weight: wp, gy: gp, s0: s0, nb: nb, parts: coreCount, col: col, staging: staging,
+                                    g.backwardChunk(x: xp, weight: wp, gy: gp, s0: s0, nb: nb, parts: threadCount, col: col, staging: staging,
                                                     dx: needInput ? pdx.baseAddress : nil, dw: needWeight ? pdw.baseAddress : nil)
                                 }
                             }

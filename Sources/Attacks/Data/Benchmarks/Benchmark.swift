@@ -162,7 +162,7 @@ func generateBenchmark(_ op: String, task: BenchmarkTask, count: Int, size: Int,
                 let slice = UnsafeMutableBufferPointer(rebasing: pix[(i * perImage)..<((i + 1) * perImage)])
                 tgt[i] = render(i, &rng, slice)
             }
-            if count > 1 && coreCount > 1 {
+            if count > 1 && threadCount > 1 {
                 DispatchQueue.concurrentPerform(iterations: count, execute: work)
             } else {
                 for i in 0..<count { work(i) }
