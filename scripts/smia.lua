@@ -24,7 +24,12 @@
 --
 -- Options:
 --   --tasks LIST   comma-separated: fundus,ct_lung,endoscopy,fashion_mnist (default: all)
---   --n N          images per task (default 200); --full: each task's whole held-out set
+--   --n N          images per task (default 200); --all-images: each task's whole held-out set
+--   --protocol P   ball (default): steps inside the L∞ ball of radius --eps; paper: the paper's,
+--                  ε the size of each step, no projection (scripts/lib/protocols.lua)
+--   --full         the variants table at every α (0.1, 0.5, 1) and the paper's Tables 2-4 on
+--                  endoscopy (scripts/lib/variants.lua, scripts/lib/paper_tables.lua); without
+--                  it the variants table runs at α = 1
 --   --eps X        L∞ radius (default 8/255; fundus 0.5/255, see scripts/lib/tasks.lua)
 --   --step X       step size (default eps/4)
 --   --steps K      iterations (default 10)        --alpha A  SMIA's α (default 1)
@@ -35,11 +40,14 @@
 local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
 local cli = dofile(here .. "/lib/cli.lua")
 local tasks = dofile(here .. "/lib/tasks.lua")
+local protocols = dofile(here .. "/lib/protocols.lua")
+local variants = dofile(here .. "/lib/variants.lua")
+local paper_tables = dofile(here .. "/lib/paper_tables.lua")
 local T = smia.tensor
 
-local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashion_mnist] [--n N | --full] "
+local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashion_mnist] [--n N | --all-images] [--protocol ball|paper] [--full] "
   .. "[--eps X] [--step X] [--steps K] [--alpha A] [--out DIR] [--sweep iterations|eps|alpha]"
-local o = cli.parse(arg, {tasks = table.concat(tasks.order, ","), n = 200, full = false, eps = cli.optional("number"),
+local o = cli.parse(arg, {tasks = table.concat(tasks.order, ","), n = 200, full = false, all_images = false, protocol = "ball", eps = cli.optional("number"),
                           step = cli.optional("number"),
                           steps = 10, alpha = 1.0, out = "out", sweep = cli.optional("string")}, usage)
 if o.n < 1 then o.fail(("--n must be at least 1, got %d"):format(o.n)) end
@@ -50,6 +58,7 @@ if not (o.alpha >= 0) then o.fail(("--alpha must be >= 0, got %g"):format(o.alph
 if o.sweep and o.sweep ~= "iterations" and o.sweep ~= "eps" and o.sweep ~= "alpha" then
   o.fail(("--sweep must be iterations, eps or alpha, got '%s'"):format(o.sweep))
 end
+if not protocols.known[o.protocol] then o.fail(("--protocol must be ball or paper, got '%s'"):format(o.protocol)) end
 local selected = {}
 for name in o.tasks:gmatch("[^,]+") do
   if not tasks[name] or name == "order" then o.fail(("unknown task '%s' (expected %s)"):format(name, table.concat(tasks.order, ", "))) end
@@ -87,8 +96,8 @@ local function attacks(kind, p, only)
     {"pgd", function() return smia.attack.pgd(with{random_start = true, seed = 1}) end},
     kind == "classification" and {"deepfool", function() return smia.attack.deepfool{steps = p.steps} end}
       or {"dag", function() return smia.attack.dag{steps = p.steps, gamma = p.step} end},
-    {"dev", function() return smia.attack.dev(with{record = true}) end},
-    {"smia", function() return smia.attack.smia(with{alpha = p.alpha, record = true}) end},
+    {"dev", function() return smia.attack.dev(with{record = true, projection = p.projection}) end},
+    {"smia", function() return smia.attack.smia(with{alpha = p.alpha, record = true, projection = p.projection}) end},
   }
   local out = {}
   for _, entry in ipairs(list) do
@@ -198,10 +207,10 @@ end
 
 -- A task's budget: --eps and --step when given (step eps/4 by default), else the task's own
 -- (scripts/lib/tasks.lua), else 8/255 and 2/255.
-local function budget_for(task)
+local function budget_for(task, protocol)
   local eps = o.eps or task.eps or 8 / 255
   local step = o.step or (o.eps and eps / 4) or task.step or eps / 4
-  return {eps = eps, step = step, steps = o.steps, alpha = o.alpha}
+  return protocols.budget(protocol or o.protocol, tasks.name_of(task), {eps = eps, step = step}, o.steps, o.alpha)
 end
 local function in_255(v) return ("%.3g/255"):format(v * 255) end
 local figures_dir = o.out .. "/figures"
@@ -211,14 +220,16 @@ local started = smia.clock()
 local budgets = {}
 for _, name in ipairs(selected) do
   local b = budget_for(tasks[name])
-  budgets[#budgets + 1] = ("%s ε = %s, step %s"):format(name, in_255(b.eps), in_255(b.step))
+  budgets[#budgets + 1] = b.projection == "none" and ("%s steps of %g (bound %g)"):format(name, b.step, b.eps)
+    or ("%s ε = %s, step %s"):format(name, in_255(b.eps), in_255(b.step))
 end
-local settings = ("%s; %d steps, α = %g, L∞ projection; %s images per task")
-  :format(table.concat(budgets, "; "), o.steps, o.alpha, o.full and "all held-out" or tostring(o.n))
+local settings = ("%s; %d steps, α = %g, %s; %s images per task")
+  :format(table.concat(budgets, "; "), o.steps, o.alpha,
+          o.protocol == "paper" and "the paper's protocol (no projection)" or "L∞ projection", o.all_images and "all held-out" or tostring(o.n))
 
 local function data_for(task)
-  local ds = task.data(o.full and task.full_n or o.n)
-  return ds, math.min(ds:size(), o.full and ds:size() or o.n)
+  local ds = task.data(o.all_images and task.full_n or o.n)
+  return ds, math.min(ds:size(), o.all_images and ds:size() or o.n)
 end
 
 if not o.sweep then
@@ -233,7 +244,7 @@ if not o.sweep then
     local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, budget),
                            fpr = task.fpr, classes = task.classes, keep = 4, batch_size = 50}
     for _, r in ipairs(rows) do
-      if r.method ~= "clean" then r.eps, r.step = budget.eps, budget.step end
+      if r.method ~= "clean" then r.eps, r.step, r.paper_protocol = budget.eps, budget.step, budget.projection == "none" end
       all_rows[#all_rows + 1] = r
     end
     local methods = set{"fgsm", "pgd", "deepfool", "dag", "smia"}
@@ -286,6 +297,19 @@ if not o.sweep then
     end
     markdown[#markdown + 1] = table.concat(lines, "\n") .. "\n"
   end
+  -- The variants table, both protocols (scripts/lib/variants.lua); the paper's tables in its layout.
+  local env = {tasks = tasks, protocols = protocols.names, data = data_for, progress = progress,
+               alphas = o.full and variants.alphas.full or variants.alphas.default,
+               budget = function(name, protocol) return budget_for(tasks[name], protocol) end}
+  local variant_rows, variant_text = variants.run(selected, env)
+  for _, r in ipairs(variant_rows) do all_rows[#all_rows + 1] = r end
+  markdown[#markdown + 1] = variant_text
+  markdown[#markdown + 1] = paper_tables.render(all_rows, o.protocol, selected, env)
+  if o.full and set(selected).endoscopy then
+    local sweep_rows, sweep_text = paper_tables.sweeps(env)
+    for _, r in ipairs(sweep_rows) do all_rows[#all_rows + 1] = r end
+    markdown[#markdown + 1] = sweep_text
+  end
   markdown[#markdown + 1] = "Pictures in figures/<task>_comparison.png: per row one image; columns: the clean image with the model's prediction, then for FGSM, PGD, DeepFool or DAG, and SMIA the adversarial image with its prediction and the perturbation (red positive, blue negative, full colour at ε).\n"
 else
   -- Sweeps (Tables 2-4).
@@ -305,7 +329,8 @@ else
       local p = budget_for(task)
       if param == "eps" then
         v = v * p.eps
-        p.step = v / 4
+        -- The ball's step is a quarter of its radius; the paper's radius is steps·step.
+        p.step = p.projection == "none" and v / p.steps or v / 4
       end
       p[param] = v
       progress(("[%s] %s = %.4g"):format(name, param, v))
