@@ -29,7 +29,7 @@
 --                  ε the size of each step, no projection (scripts/lib/protocols.lua)
 --   --full         the variants table at every α (0.1, 0.5, 1) and the paper's Tables 2-4 on
 --                  endoscopy (scripts/lib/variants.lua, scripts/lib/paper_tables.lua); without
---                  it the variants table runs at α = 1
+--                  it the variants table runs at α = 1 on at most 50 images per task
 --   --eps X        L∞ radius (default 8/255; fundus 0.5/255, see scripts/lib/tasks.lua)
 --   --step X       step size (default eps/4)
 --   --steps K      iterations (default 10)        --alpha A  SMIA's α (default 1)
@@ -300,6 +300,7 @@ if not o.sweep then
   -- The variants table, both protocols (scripts/lib/variants.lua); the paper's tables in its layout.
   local env = {tasks = tasks, protocols = protocols.names, data = data_for, progress = progress,
                alphas = o.full and variants.alphas.full or variants.alphas.default,
+               limit = not o.full and variants.default_n or nil,
                budget = function(name, protocol) return budget_for(tasks[name], protocol) end}
   local variant_rows, variant_text = variants.run(selected, env)
   for _, r in ipairs(variant_rows) do all_rows[#all_rows + 1] = r end

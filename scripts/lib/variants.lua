@@ -12,8 +12,10 @@ variants.smia = {
 }
 variants.baselines = {"dev", "fgsm", "pgd"}
 
--- α of the default run and of --full.
+-- α of the default run and of --full; the default run's table takes at most `default_n`
+-- images per task, so that it stays a few minutes on two cores.
 variants.alphas = {default = {1}, full = {0.1, 0.5, 1}}
+variants.default_n = 50
 
 -- The attacks for budget p (protocols.budget): DEV, FGSM and PGD, then each SMIA variant at
 -- each α. Returns a list of {name, attack, alpha}.
@@ -54,7 +56,7 @@ local function cell(v)
 end
 
 -- Runs the table on every task of `selected`: env = {tasks, protocols, budget(task_name,
--- protocol), data(task) -> ds, n, alphas, progress}. Returns the result rows (marked
+-- protocol), data(task) -> ds, n, limit (at most this many images), alphas, progress}. Returns the result rows (marked
 -- `variants_table`, with `paper_protocol`, `alpha`, `eps`, `step`) and the Markdown section.
 function variants.run(selected, env)
   local rows, lines = {}, {"## Variants of SMIA under both protocols", "",
@@ -68,6 +70,7 @@ function variants.run(selected, env)
     local task = env.tasks[name]
     local model = env.tasks.load_model(task)
     local ds, n = env.data(task)
+    n = math.min(n, env.limit or n)
     local cols = metrics[task.kind]
     lines[#lines + 1] = ("### %s (%d images)"):format(name, n)
     lines[#lines + 1] = ""
