@@ -334,6 +334,8 @@ else
         p.step = p.projection == "none" and v / p.steps or v / 4
       end
       p[param] = v
+      -- The paper's protocol bounds FGSM and PGD by steps·step, which moves with the steps.
+      if param == "steps" and p.projection == "none" then p.eps = v * p.step end
       progress(("[%s] %s = %.4g"):format(name, param, v))
       local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, p, only),
                              fpr = task.fpr, classes = task.classes, keep = 0, batch_size = 50}
