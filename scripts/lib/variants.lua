@@ -93,7 +93,7 @@ function variants.run(selected, env)
           local values = {}
           for _, c in ipairs(cols) do values[#values + 1] = cell(r[c]) end
           lines[#lines + 1] = ("| %s | %s | %s | %s | %s | %s | %s |"):format(i > 1 and protocol or "–", r.method,
-            r.alpha and ("%g"):format(r.alpha) or "–", table.concat(values, " | "), cell(r.var), cell(r.cos_positive), cell(r.linf))
+            r.alpha and ("%g"):format(r.alpha) or "–", table.concat(values, " | "), r.var and ("%.2e"):format(r.var) or "–", cell(r.cos_positive), cell(r.linf))
         end
       end
     end
