@@ -112,9 +112,9 @@ function paper_tables.sweeps(env)
     list[#list + 1] = {"smia_official", smia.attack.smia{variant = "official", step = step, steps = steps, alpha = alpha}}
     local result = smia.eval{model = model, data = ds, n = n, task = "endoscopy", attacks = list, keep = 0, batch_size = 50}
     results[key] = {}
-    for i, r in ipairs(result) do
+    for _, r in ipairs(result) do
       r.paper_sweep, r.paper_protocol = true, true
-      if i > 1 then r.step, r.steps, r.alpha = step, steps, alpha end
+      if r.method ~= "clean" then r.step, r.steps, r.alpha = step, steps, alpha end
       results[key][r.method] = r
       rows[#rows + 1] = r
     end

@@ -17,8 +17,9 @@ variants.baselines = {"dev", "fgsm", "pgd"}
 variants.alphas = {default = {1}, full = {0.1, 0.5, 1}}
 variants.default_n = 50
 
--- The attacks for budget p (protocols.budget): DEV, FGSM and PGD, then each SMIA variant at
--- each α. Returns a list of {name, attack, alpha}.
+-- The attacks for budget p (protocols.budget), in groups with distinct names (smia.eval
+-- summarizes per method name): DEV, FGSM and PGD, then per α each SMIA variant. Returns a list
+-- of groups, each a list of {name, attack, alpha}.
 function variants.attacks(p, alphas)
   local function with(extra)
     local t = {step = p.step, steps = p.steps, record = true}
@@ -28,19 +29,21 @@ function variants.attacks(p, alphas)
     for k, v in pairs(extra) do t[k] = v end
     return t
   end
-  local list = {
+  local groups = {{
     {"dev", smia.attack.dev(with{})},
     {"fgsm", smia.attack.fgsm{eps = p.eps}},
     {"pgd", smia.attack.pgd{eps = p.eps, step = p.step, steps = p.steps, random_start = true, seed = 1}},
-  }
+  }}
   for _, alpha in ipairs(alphas) do
+    local group = {}
     for _, v in ipairs(variants.smia) do
       local o = with(v.options)
       o.alpha = alpha
-      list[#list + 1] = {v.name, smia.attack.smia(o), alpha}
+      group[#group + 1] = {v.name, smia.attack.smia(o), alpha}
     end
+    groups[#groups + 1] = group
   end
-  return list
+  return groups
 end
 
 local metrics = {
@@ -79,21 +82,21 @@ function variants.run(selected, env)
     for k, protocol in ipairs(env.protocols) do
       local p = env.budget(name, protocol)
       env.progress(("[%s] variants, %s protocol (step %.3g)"):format(name, protocol, p.step))
-      local list = variants.attacks(p, env.alphas)
-      local result = smia.eval{model = model, data = ds, n = n, task = name, attacks = list,
-                               fpr = task.fpr, classes = task.classes, keep = 0, batch_size = 50}
-      for i, r in ipairs(result) do
-        if i > 1 or k == 1 then
-          local entry = list[i - 1]
-          -- Results hold numbers only: the protocol as a flag.
-          r.variants_table = true
-          if i > 1 then r.paper_protocol, r.eps, r.step = protocol == "paper", p.eps, p.step end
-          r.alpha = entry and entry[3] or nil
-          rows[#rows + 1] = r
-          local values = {}
-          for _, c in ipairs(cols) do values[#values + 1] = cell(r[c]) end
-          lines[#lines + 1] = ("| %s | %s | %s | %s | %s | %s | %s |"):format(i > 1 and protocol or "–", r.method,
-            r.alpha and ("%g"):format(r.alpha) or "–", table.concat(values, " | "), r.var and ("%.2e"):format(r.var) or "–", cell(r.cos_positive), cell(r.linf))
+      for g, list in ipairs(variants.attacks(p, env.alphas)) do
+        local result = smia.eval{model = model, data = ds, n = n, task = name, attacks = list,
+                                 fpr = task.fpr, classes = task.classes, keep = 0, batch_size = 50}
+        for _, r in ipairs(result) do
+          local clean = r.method == "clean"
+          if not clean or (k == 1 and g == 1) then
+            -- Results hold numbers only: the protocol as a flag.
+            r.variants_table = true
+            if not clean then r.paper_protocol, r.eps, r.step, r.alpha = protocol == "paper", p.eps, p.step, list[1][3] end
+            rows[#rows + 1] = r
+            local values = {}
+            for _, c in ipairs(cols) do values[#values + 1] = cell(r[c]) end
+            lines[#lines + 1] = ("| %s | %s | %s | %s | %s | %s | %s |"):format(clean and "–" or protocol, r.method,
+              r.alpha and ("%g"):format(r.alpha) or "–", table.concat(values, " | "), r.var and ("%.2e"):format(r.var) or "–", cell(r.cos_positive), cell(r.linf))
+          end
         end
       end
     end
