@@ -59,6 +59,7 @@ function tests.paper_protocol_and_variants_table()
   end
   local f = assert(io.open(dir .. "/out/results.csv", "rb"))
   local header = f:read("l")
+  while header and header:sub(1, 1) == "#" do header = f:read("l") end  -- the run's description
   local column = {}
   for name in header:gmatch("[^,]+") do column[#column + 1] = name end
   local seen = 0
