@@ -28,7 +28,12 @@
 --
 -- Options:
 --   --tasks LIST   comma-separated: fundus,ct_lung,endoscopy,fashion_mnist (default: all)
---   --n N          images per task (default 200); --full: each task's whole held-out set
+--   --n N          images per task (default 200); --all-images: each task's whole held-out set
+--   --protocol P   ball (default): steps inside the L∞ ball of radius --eps; paper: the paper's,
+--                  ε the size of each step, no projection (scripts/lib/protocols.lua)
+--   --full         the variants table at every α (0.1, 0.5, 1) and the paper's Tables 2-4 on
+--                  endoscopy (scripts/lib/variants.lua, scripts/lib/paper_tables.lua); without
+--                  it the variants table runs at α = 1 on at most 50 images per task
 --   --eps X        L∞ radius (default 8/255; fundus 0.5/255, see scripts/lib/tasks.lua)
 --   --step X       step size (default eps/4)
 --   --steps K      iterations (default 10)        --alpha A  SMIA's α (default 1)
@@ -50,14 +55,17 @@ local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
 local cli = dofile(here .. "/lib/cli.lua")
 local tasks = dofile(here .. "/lib/tasks.lua")
 local figures = dofile(here .. "/lib/figures.lua")
+local protocols = dofile(here .. "/lib/protocols.lua")
+local variants = dofile(here .. "/lib/variants.lua")
+local paper_tables = dofile(here .. "/lib/paper_tables.lua")
 local runs = dofile(here .. "/lib/runs.lua")
 local T = smia.tensor
 
-local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashion_mnist] [--n N | --full] "
+local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashion_mnist] [--n N | --all-images] [--protocol ball|paper] [--full] "
   .. "[--eps X] [--step X] [--steps K] [--alpha A] [--out DIR] [--sweep iterations|eps|alpha] "
   .. "[--batch-size B] [--quiet] [--save-adv] [--save-format npy|png] [--resume] [--shard K/N | --shards N] [--merge DIR...]"
 local args, merge_dirs = runs.split_merge(arg)
-local o = cli.parse(args, {tasks = table.concat(tasks.order, ","), n = 200, full = false, eps = cli.optional("number"),
+local o = cli.parse(args, {tasks = table.concat(tasks.order, ","), n = 200, full = false, all_images = false, protocol = "ball", eps = cli.optional("number"),
                           step = cli.optional("number"),
                           steps = 10, alpha = 1.0, out = "out", sweep = cli.optional("string"),
                           batch_size = 50, quiet = false, save_adv = false, save_format = "npy", resume = false,
@@ -70,6 +78,7 @@ if not (o.alpha >= 0) then o.fail(("--alpha must be >= 0, got %g"):format(o.alph
 if o.sweep and o.sweep ~= "iterations" and o.sweep ~= "eps" and o.sweep ~= "alpha" then
   o.fail(("--sweep must be iterations, eps or alpha, got '%s'"):format(o.sweep))
 end
+if not protocols.known[o.protocol] then o.fail(("--protocol must be ball or paper, got '%s'"):format(o.protocol)) end
 local selected = {}
 for name in o.tasks:gmatch("[^,]+") do
   if not tasks[name] or name == "order" then o.fail(("unknown task '%s' (expected %s)"):format(name, table.concat(tasks.order, ", "))) end
@@ -123,8 +132,8 @@ local function attacks(kind, p, only)
     {"pgd", function() return smia.attack.pgd(with{random_start = true, seed = 1}) end},
     kind == "classification" and {"deepfool", function() return smia.attack.deepfool{steps = p.steps} end}
       or {"dag", function() return smia.attack.dag{steps = p.steps, gamma = p.step} end},
-    {"dev", function() return smia.attack.dev(with{record = true}) end},
-    {"smia", function() return smia.attack.smia(with{alpha = p.alpha, record = true}) end},
+    {"dev", function() return smia.attack.dev(with{record = true, projection = p.projection}) end},
+    {"smia", function() return smia.attack.smia(with{alpha = p.alpha, record = true, projection = p.projection}) end},
   }
   local out = {}
   for _, entry in ipairs(list) do
@@ -190,10 +199,10 @@ end
 
 -- A task's budget: --eps and --step when given (step eps/4 by default), else the task's own
 -- (scripts/lib/tasks.lua), else 8/255 and 2/255.
-local function budget_for(task)
+local function budget_for(task, protocol)
   local eps = o.eps or task.eps or 8 / 255
   local step = o.step or (o.eps and eps / 4) or task.step or eps / 4
-  return {eps = eps, step = step, steps = o.steps, alpha = o.alpha}
+  return protocols.budget(protocol or o.protocol, tasks.name_of(task), {eps = eps, step = step}, o.steps, o.alpha)
 end
 local function in_255(v) return ("%.3g/255"):format(v * 255) end
 local figures_dir = o.out .. "/figures"
@@ -205,16 +214,20 @@ local budgets = {}
 for _, name in ipairs(selected) do
   local b = budget_for(tasks[name])
   -- A sweep names the value it varies in its table, not in this header.
-  budgets[#budgets + 1] = o.sweep == "eps" and ("%s ε from %s to %s, step ε/4"):format(name, in_255(b.eps / 4), in_255(b.eps * 2))
+  budgets[#budgets + 1] = o.sweep == "eps" and b.projection == "none"
+      and ("%s steps from %g to %g (bound steps·step)"):format(name, b.step / 4, b.step * 2)
+    or o.sweep == "eps" and ("%s ε from %s to %s, step ε/4"):format(name, in_255(b.eps / 4), in_255(b.eps * 2))
+    or b.projection == "none" and ("%s steps of %g (bound %g)"):format(name, b.step, b.eps)
     or ("%s ε = %s, step %s"):format(name, in_255(b.eps), in_255(b.step))
 end
-local settings = ("%s; %s, %s, L∞ projection; %s images per task")
+local settings = ("%s; %s, %s, %s; %s images per task")
   :format(table.concat(budgets, "; "), o.sweep == "iterations" and "5 to 25 steps" or ("%d steps"):format(o.steps),
-          o.sweep == "alpha" and "α from 0 to 2" or ("α = %g"):format(o.alpha), o.full and "all held-out" or tostring(o.n))
+          o.sweep == "alpha" and "α from 0 to 2" or ("α = %g"):format(o.alpha),
+          o.protocol == "paper" and "the paper's protocol (no projection)" or "L∞ projection", o.all_images and "all held-out" or tostring(o.n))
 
 local function data_for(task)
-  local ds = task.data(o.full and task.full_n or o.n)
-  return ds, math.min(ds:size(), o.full and ds:size() or o.n)
+  local ds = task.data(o.all_images and task.full_n or o.n)
+  return ds, math.min(ds:size(), o.all_images and ds:size() or o.n)
 end
 
 if not o.sweep then
@@ -232,9 +245,11 @@ if not o.sweep then
     stop_if_asked()
     for _, r in ipairs(rows) do
       -- The budget each method used: DeepFool has none (unbounded, its own steps), DAG only
-      -- its step (gamma), FGSM one step of eps.
+      -- its step (gamma), FGSM one step of eps; under the paper's protocol eps is the bound
+      -- steps·step that nothing projects onto.
       if uses_eps[r.method] then r.eps = budget.eps end
       if uses_step[r.method] then r.step = budget.step end
+      if r.method ~= "clean" then r.paper_protocol = budget.projection == "none" end
       all_rows[#all_rows + 1] = r
     end
     if rows.examples.x then  -- (a shard without the first batch has none)
@@ -296,6 +311,20 @@ if not o.sweep then
     end
     markdown[#markdown + 1] = table.concat(lines, "\n") .. "\n"
   end
+  -- The variants table, both protocols (scripts/lib/variants.lua); the paper's tables in its layout.
+  local env = {tasks = tasks, protocols = protocols.names, data = data_for, progress = progress,
+               alphas = o.full and variants.alphas.full or variants.alphas.default,
+               limit = not o.full and variants.default_n or nil,
+               budget = function(name, protocol) return budget_for(tasks[name], protocol) end}
+  local variant_rows, variant_text = variants.run(selected, env)
+  for _, r in ipairs(variant_rows) do all_rows[#all_rows + 1] = r end
+  markdown[#markdown + 1] = variant_text
+  markdown[#markdown + 1] = paper_tables.render(all_rows, o.protocol, selected, env)
+  if o.full and set(selected).endoscopy then
+    local sweep_rows, sweep_text = paper_tables.sweeps(env)
+    for _, r in ipairs(sweep_rows) do all_rows[#all_rows + 1] = r end
+    markdown[#markdown + 1] = sweep_text
+  end
   markdown[#markdown + 1] = "Pictures in figures/<task>_comparison.png: per row one image; columns: the clean image with the model's prediction, then for FGSM, PGD, DeepFool or DAG, and SMIA the adversarial image with its prediction and the perturbation (red positive, blue negative, full colour at ε).\n"
 else
   -- Sweeps (Tables 2-4).
@@ -315,9 +344,12 @@ else
       local p = budget_for(task)
       if param == "eps" then
         v = v * p.eps
-        p.step = v / 4
+        -- The ball's step is a quarter of its radius; the paper's radius is steps·step.
+        p.step = p.projection == "none" and v / p.steps or v / 4
       end
       p[param] = v
+      -- The paper's protocol bounds FGSM and PGD by steps·step, which moves with the steps.
+      if param == "steps" and p.projection == "none" then p.eps = v * p.step end
       progress(("[%s] %s = %.4g"):format(name, param, v))
       -- DeepFool takes no eps: once is enough in the eps sweep.
       local run = only

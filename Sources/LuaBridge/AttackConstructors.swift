@@ -54,9 +54,16 @@ enum AttackConstructors {
         }),
         /// `smia{eps, step, steps, alpha = 1, kernel_size = 5, sigma = 1, detach_target = false,
         /// hard_target = false, smooth = "accumulated"|"last_step", projection = "linf"|"none"}`:
-        /// the defaults of docs/api.md.
+        /// the defaults of docs/api.md. `smooth = "last_step"` targets f(x + W∗(x̃ − x̃_prev)), the
+        /// clean image plus the blurred last update: not what the authors' code does (that is
+        /// `variant = "official"`).
+        /// `smia{variant = "official", step, steps, alpha = 1, kernel = "gaussian"|"gkern",
+        /// kernel_size = 3, sigma = 1, projection = "none"|"linf", eps}`: the authors' released
+        /// code (`GradientAttacks.smiaOfficial`, docs/smia_official.md): a hard target on
+        /// x̃_prev + W∗(step·sign g), no projection unless asked for.
         ("smia", { a in
-            var o = try AttackOptionReader(a, names: smiaOptions + ["alpha"])
+            if try variant(a) == "official" { return try push(a, smiaOfficial(a)) }
+            var o = try AttackOptionReader(a, names: smiaOptions + ["alpha", "variant"])
             var options = SMIAOptions()
             options.alpha = try o.number("alpha", default: 1)
             return try push(a, smia(&o, options))
@@ -214,6 +221,43 @@ enum AttackConstructors {
         }
         return try iterative(&o) { eps, step, steps in
             GradientAttacks.smia(eps: eps, step: step, steps: steps, options: options, projection: projection)
+        }
+    }
+
+    /// `smia`'s `variant`: "paper" (docs/api.md's SMIA options, the default) or "official".
+    private static func variant(_ a: LuaArgs) throws -> String {
+        let options = try LuaOptions(a, 1, names: smiaOptions + ["alpha", "variant", "kernel"])
+        guard let v = try options.string("variant") else { return "paper" }
+        guard v == "paper" || v == "official" else {
+            throw a.error(1, "option 'variant': expected 'paper' or 'official', got '\(v)'")
+        }
+        return v
+    }
+
+    /// The authors' variant: the target's form is fixed (hard, detached, on the blurred last
+    /// step), so detach_target, hard_target and smooth are unknown options here.
+    private static func smiaOfficial(_ a: LuaArgs) throws -> AttackSpec {
+        var o = try AttackOptionReader(a, names: iterativeOptions + ["alpha", "variant", "kernel", "kernel_size", "sigma", "projection"])
+        _ = try o.choice("variant", ["official"], default: "official")
+        var options = SMIAOfficialOptions()
+        options.alpha = try o.number("alpha", default: 1)
+        if try o.choice("kernel", ["gaussian", "gkern"], default: "gaussian") == "gkern" {
+            for name in ["kernel_size", "sigma"] where try o.options.number(name) != nil {
+                throw o.args.error(1, "option '\(name)' sets the Gaussian kernel; kernel = 'gkern' is the authors' fixed filter")
+            }
+            options.kernel = .gkern
+        } else {
+            options.kernel = .gaussian(size: try o.integer("kernel_size", default: 3, minimum: 1),
+                                       sigma: try o.number("sigma", default: 1, minimum: 0, exclusive: true))
+        }
+        let projection: Projection = try o.choice("projection", ["none", "linf"], default: "none") == "linf" ? .linf : .none
+        do {
+            try options.validate()
+        } catch let error as TensorError {
+            throw o.args.error(1, error.message)
+        }
+        return try iterative(&o) { eps, step, steps in
+            GradientAttacks.smiaOfficial(eps: eps, step: step, steps: steps, options: options, projection: projection)
         }
     }
 

@@ -53,6 +53,38 @@ function tests.tiny_run_writes_tables_results_and_figures()
   H.rmdir(dir)
 end
 
+-- The paper's protocol: steps of the task's ε, no projection (the perturbation reaches
+-- steps·ε), and the variants table with every SMIA reading under both protocols.
+function tests.paper_protocol_and_variants_table()
+  local dir = H.tmpdir()
+  local out, err, status = run(("--tasks fashion_mnist --n 6 --steps 2 --protocol paper --out %s"):format(quote(dir .. "/out")), dir)
+  H.eq(status, 0, "exit status (stderr: " .. err .. ")")
+  for _, text in ipairs{"the paper's protocol (no projection)", "## Variants of SMIA under both protocols",
+                        "| paper | smia_official | 1 |", "| ball | smia_hard | 1 |", "### Table 5 (the MNIST table, on Fashion-MNIST), paper protocol"} do
+    assert(out:find(text, 1, true), text .. " missing:\n" .. out)
+  end
+  local f = assert(io.open(dir .. "/out/results.csv", "rb"))
+  local header = f:read("l")
+  while header and header:sub(1, 1) == "#" do header = f:read("l") end  -- the run's description
+  local column = {}
+  for name in header:gmatch("[^,]+") do column[#column + 1] = name end
+  local seen = 0
+  for line in f:lines() do
+    local row, i = {}, 0
+    for value in (line .. ","):gmatch("([^,]*),") do i = i + 1; row[column[i]] = value end
+    -- The main tables' DEV under the paper's protocol: two steps of 0.005, unprojected.
+    if row.method == "dev" and row.variants_table == "" then
+      seen = seen + 1
+      H.eq(row.paper_protocol, "1")
+      H.near(tonumber(row.step), 0.005, 1e-9, "step")
+      H.near(tonumber(row.linf), 0.01, 1e-6, "linf")
+    end
+  end
+  f:close()
+  H.eq(seen, 1, "the main tables' dev row")
+  H.rmdir(dir)
+end
+
 -- A sweep names what it varies in its rows, not a fixed value in its header, and draws nothing.
 function tests.alpha_sweep_header_and_no_figures()
   local dir = H.tmpdir()
@@ -71,6 +103,7 @@ function tests.bad_options_print_the_usage()
     {"--steps 0", "--steps must be at least 1"},
     {"--tasks lungs", "unknown task 'lungs'"},
     {"--sweep depth", "--sweep must be iterations, eps or alpha"},
+    {"--protocol box", "--protocol must be ball or paper"},
     {"--n", "option '--n' needs a value"},
     {"--n ten", "integer expected"},
     {"--eps 8/", "number expected (or arithmetic such as 8/255), got '8/'"},

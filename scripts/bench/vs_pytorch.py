@@ -199,7 +199,7 @@ def pgd(model, x, y, steps=10):
 
 
 def smia(model, x, y, steps=10, alpha=1.0):
-    """SMIA with the defaults of SMIA.md: the target's forward pass in one batch with the images."""
+    """SMIA with the defaults of docs/api.md: the target's forward pass in one batch with the images."""
     kernel = gaussian_kernel(x.shape[1])
     x_adv = x.clone()
     n = x.shape[0]

@@ -85,7 +85,7 @@ function runs.metadata(o, shard, started_at, attacks)
     version = command_output(("git -C %s describe --always --dirty --tags"):format(quote(here))) or "unknown",
     command = table.concat(words, " "),
     seed = "1 (PGD's random start; every other attack is deterministic)",
-    n = o.full and "all held-out images" or tostring(o.n),
+    n = o.all_images and "all held-out images" or tostring(o.n),
     batch_size = tostring(o.batch_size),
     shard = shard and ("%d/%d"):format(shard[1], shard[2]) or "none",
     attacks = table.concat(described, "; "),

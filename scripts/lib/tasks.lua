@@ -53,6 +53,13 @@ tasks.fashion_mnist = {
 
 tasks.order = {"fundus", "ct_lung", "endoscopy", "fashion_mnist"}
 
+-- The name under which `task` is listed (nil for a table that is no task here).
+function tasks.name_of(task)
+  for _, name in ipairs(tasks.order) do
+    if tasks[name] == task then return name end
+  end
+end
+
 -- The model of a task with its shipped weights, in eval mode.
 function tasks.load_model(task)
   local model = task.model()

@@ -11,6 +11,9 @@ public struct IterativeAttack {
     /// pass of the layers' bookkeeping), and reach the loss as `companionOutput`. For a model
     /// that treats samples independently (eval mode), as every attacked model here.
     public var companion: CompanionImages?
+    /// Called at each iteration with the step about to be applied (after the step rule and the
+    /// mask, before projection and clipping): the authors' SMIA computes its next target there.
+    public var afterStep: ((AttackContext, Tensor) throws -> Void)?
     public var stepRule: StepRule = .sign
     public var projection: Projection = .linf
     /// Radius of the projection; one value, or per sample through `perSampleEps`.
@@ -164,6 +167,7 @@ public struct IterativeAttack {
             guard size.isFinite else { throw TensorError("\(name): the step size must be a finite number, got \(size) at iteration \(iteration)") }
             var step = try state.direction(gradient) * size
             if let mask { step = try step * mask }
+            try afterStep?(context, step)
             var next = try withoutGrad {
                 try projection.apply(clean: clean, adversarial: adversarial + step, eps: radii, range: range)
             }

@@ -11,7 +11,10 @@ public struct SMIAOptions {
     /// Use the target's argmax labels instead of its probabilities (for a detector, its peaks:
     /// see `DetectionTask.stabilization`).
     public var hardTarget = false
-    /// Smooth only the last update instead of the accumulated perturbation η.
+    /// Smooth only the last update instead of the accumulated perturbation η: the target is
+    /// f(x + W∗(x̃ − x̃_prev)), the clean image plus the blurred last applied update. This is not
+    /// what the authors' code does (x̃_prev + W∗(step·sign g), hard, one iteration earlier):
+    /// that is `GradientAttacks.smiaOfficial`, docs/smia_official.md.
     public var smoothLastStep = false
 
     public init() {}
