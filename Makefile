@@ -6,7 +6,7 @@ BIN := .build/$(CONFIG)/smia-lua
 # Root needs no sudo; anyone else does.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build run test test-swift test-lua bench repl clean
+.PHONY: setup build run test test-swift test-lua bench repl reference clean
 
 ## Install the Debian packages the project needs, only those missing.
 setup:
@@ -37,6 +37,10 @@ bench: build
 
 repl: build
 	$(BIN)
+
+## docs/reference.md from the code's option tables and Sources/LuaBridge/Lua/reference.lua.
+reference: build
+	$(BIN) scripts/reference.lua docs/reference.md
 
 clean:
 	rm -rf .build

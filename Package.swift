@@ -20,7 +20,8 @@ let package = Package(
         .target(name: "Attacks", dependencies: ["Tensor"]),
         // The Lua parts of the smia module (Sources/LuaBridge/Lua) are compiled into the binary.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"],
-                resources: [.embedInCode("Lua/prelude.lua"), .embedInCode("Lua/train.lua"), .embedInCode("Lua/eval.lua")]),
+                resources: [.embedInCode("Lua/prelude.lua"), .embedInCode("Lua/train.lua"), .embedInCode("Lua/eval.lua"),
+                            .embedInCode("Lua/reference.lua"), .embedInCode("Lua/help.lua"), .embedInCode("Lua/show.lua")]),
         .executableTarget(name: "smia-lua", dependencies: ["LuaBridge", "CLuaShim", "CLua", "CEditLine"]),
 
         // Loads the PyTorch fixtures of ../shared/fixtures for the test targets.

@@ -39,9 +39,20 @@ local T = smia.tensor
 
 local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashion_mnist] [--n N | --full] "
   .. "[--eps X] [--step X] [--steps K] [--alpha A] [--out DIR] [--sweep iterations|eps|alpha]"
-local o = cli.parse(arg, {tasks = table.concat(tasks.order, ","), n = 200, full = false, eps = cli.optional("number"),
-                          step = cli.optional("number"),
-                          steps = 10, alpha = 1.0, out = "out", sweep = cli.optional("string")}, usage)
+-- The options, one a line: what parses the command line and what --help prints.
+local o = cli.parse(arg, {
+  tasks = cli.option(table.concat(tasks.order, ","), "comma-separated tasks to run", "LIST"),
+  n = cli.option(200, "held-out images per task"),
+  full = cli.option(false, "each task's whole held-out set instead of --n images"),
+  eps = cli.optional("number", "L∞ radius of every attack", "X",
+                     "each task's budget, 8/255, the fundus grader 0.5/255 (scripts/lib/tasks.lua)"),
+  step = cli.optional("number", "step size of the iterative attacks and DAG's gamma", "X", "eps/4"),
+  steps = cli.option(10, "iterations of the iterative attacks, DeepFool and DAG", "K"),
+  alpha = cli.option(1.0, "SMIA's α, the weight of its stabilization term", "A"),
+  out = cli.option("out", "output folder: tables.md, results.csv, results.json, figures/", "DIR"),
+  sweep = cli.optional("string", "instead of the tables, the paper's sweep (Tables 2-4) over 'iterations' (5 to 25), "
+                       .. "'eps' (1/4 to 2 times the task's) or 'alpha' (0 to 2)", "WHAT", "no sweep"),
+}, usage)
 if o.n < 1 then o.fail(("--n must be at least 1, got %d"):format(o.n)) end
 if o.eps and not (o.eps > 0 and o.eps <= 1) then o.fail(("--eps must be in (0, 1], got %g"):format(o.eps)) end
 if o.step and not (o.step > 0 and o.step <= 1) then o.fail(("--step must be in (0, 1], got %g"):format(o.step)) end

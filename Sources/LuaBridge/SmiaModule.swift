@@ -13,7 +13,8 @@ import Tensor
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
 /// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
 /// Lua) and `smia.gc_threshold([bytes])` (native bytes handed to Lua between forced full
-/// collections; returns the previous value).
+/// collections; returns the previous value); `smia.options_read(f, ...)` (the option tables the
+/// constructors called by `f(...)` read: see `OptionCatalog`).
 public func openSmia(_ L: OpaquePointer) {
     LuaRegistry.installDispatcher()
     TensorBindings.createMetatable(L)
@@ -55,6 +56,9 @@ private let luaLibraries: [(String, [UInt8])] = [
     ("prelude", PackageResources.prelude_lua),
     ("train", PackageResources.train_lua),
     ("eval", PackageResources.eval_lua),
+    ("reference", PackageResources.reference_lua),
+    ("help", PackageResources.help_lua),
+    ("show", PackageResources.show_lua),
 ]
 
 /// Runs one Lua library chunk with the `smia` table (on top of the stack). The chunks are part
@@ -107,6 +111,7 @@ private let topLevel: [(String, LuaBody)] = [
         a.push(Double(smia_gc_count_kb(a.L)) * 1024)
         return 2
     }),
+    ("options_read", OptionCatalog.read),
     ("gc_threshold", { a in
         let previous = NativeMemory.threshold
         if let bytes = try a.optionalInteger(1) {
