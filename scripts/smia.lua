@@ -108,6 +108,10 @@ local function attacks(kind, p, only)
   return out
 end
 
+-- Which methods take the budget's eps and step (see attacks above).
+local uses_eps = {fgsm = true, pgd = true, dev = true, smia = true}
+local uses_step = {pgd = true, dag = true, dev = true, smia = true}
+
 local metric_columns = {
   classification = {"accuracy", "fpr"},
   segmentation = {"pixel_accuracy", "jaccard"},
@@ -216,16 +220,20 @@ local function budget_for(task)
 end
 local function in_255(v) return ("%.3g/255"):format(v * 255) end
 local figures_dir = o.out .. "/figures"
-os.execute(("mkdir -p '%s'"):format(figures_dir:gsub("'", "'\\''")))
+-- The sweeps draw no pictures: no empty folder for them.
+if not o.sweep then os.execute(("mkdir -p '%s'"):format(figures_dir:gsub("'", "'\\''"))) end
 local all_rows, markdown = {}, {}
 local started = smia.clock()
 local budgets = {}
 for _, name in ipairs(selected) do
   local b = budget_for(tasks[name])
-  budgets[#budgets + 1] = ("%s ε = %s, step %s"):format(name, in_255(b.eps), in_255(b.step))
+  -- A sweep names the value it varies in its table, not in this header.
+  budgets[#budgets + 1] = o.sweep == "eps" and ("%s ε from %s to %s, step ε/4"):format(name, in_255(b.eps / 4), in_255(b.eps * 2))
+    or ("%s ε = %s, step %s"):format(name, in_255(b.eps), in_255(b.step))
 end
-local settings = ("%s; %d steps, α = %g, L∞ projection; %s images per task")
-  :format(table.concat(budgets, "; "), o.steps, o.alpha, o.full and "all held-out" or tostring(o.n))
+local settings = ("%s; %s, %s, L∞ projection; %s images per task")
+  :format(table.concat(budgets, "; "), o.sweep == "iterations" and "5 to 25 steps" or ("%d steps"):format(o.steps),
+          o.sweep == "alpha" and "α from 0 to 2" or ("α = %g"):format(o.alpha), o.full and "all held-out" or tostring(o.n))
 
 local function data_for(task)
   local ds = task.data(o.full and task.full_n or o.n)
@@ -244,7 +252,10 @@ if not o.sweep then
     local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, budget),
                            fpr = task.fpr, classes = task.classes, keep = 4, batch_size = 50}
     for _, r in ipairs(rows) do
-      if r.method ~= "clean" then r.eps, r.step = budget.eps, budget.step end
+      -- The budget each method used: DeepFool has none (unbounded, its own steps), DAG only
+      -- its step (gamma), FGSM one step of eps.
+      if uses_eps[r.method] then r.eps = budget.eps end
+      if uses_step[r.method] then r.step = budget.step end
       all_rows[#all_rows + 1] = r
     end
     local methods = set{"fgsm", "pgd", "deepfool", "dag", "smia"}
@@ -320,11 +331,20 @@ else
       end
       p[param] = v
       progress(("[%s] %s = %.4g"):format(name, param, v))
-      local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, p, only),
+      -- DeepFool takes no eps: once is enough in the eps sweep.
+      local run = only
+      if param == "eps" and i > 1 then run = set{"fgsm", "pgd", "dag", "smia"} end
+      local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, p, run),
                              fpr = task.fpr, classes = task.classes, keep = 0, batch_size = 50}
       for k, r in ipairs(rows) do
         if k > 1 or i == 1 then
-          r[param] = r.method ~= "clean" and v or nil
+          -- DAG has no eps: the eps sweep varies its step (eps/4) only.
+          if param == "eps" then
+            r.eps = uses_eps[r.method] and v or nil
+            r.step = uses_step[r.method] and p.step or nil
+          else
+            r[param] = r.method ~= "clean" and v or nil
+          end
           all_rows[#all_rows + 1] = r
         end
       end
@@ -336,6 +356,7 @@ else
     "Lower task metrics mean a stronger attack.", all_rows,
     (function()
       local cols = {param}
+      if param == "eps" then cols[2] = "step" end
       for _, kind in ipairs{"classification", "segmentation", "detection"} do
         for _, c in ipairs(metric_columns[kind]) do cols[#cols + 1] = c end
       end

@@ -139,6 +139,7 @@ enum AttackConstructors {
             attack.randomStart = try o.boolean("random_start", default: true)
             attack.seed = UInt64(try o.integer("seed", default: 0, minimum: 0))
             attack.rho = try o.number("rho", default: 0.75, minimum: 0, exclusive: true, maximum: 1)
+            if attack.norm == .linf { try checkRadius(o, eps, range: attack.range) }
             let spec = AttackSpec(name: "apgd", engine: .apgd(attack))
             spec.task = try o.task()
             spec.target = try o.target()
@@ -160,7 +161,10 @@ enum AttackConstructors {
             var attack = DAG()
             attack.gamma = try o.number("gamma", default: 0.5 / 255, minimum: 0, exclusive: true)
             attack.steps = try o.integer("steps", default: 200, minimum: 1)
-            if let eps = try o.optionalNumber("eps", minimum: 0) { attack.eps = eps }
+            if let eps = try o.optionalNumber("eps", minimum: 0) {
+                attack.eps = eps
+                try checkRadius(o, eps, range: attack.range)
+            }
             attack.ignoreIndex = try o.optionalInteger("ignore_index")
             // The task (segmentation or detection) comes from the model at run time.
             let spec = AttackSpec(name: "dag", engine: .dag(attack))
@@ -233,8 +237,19 @@ enum AttackConstructors {
         } catch let error as TensorError {
             throw o.args.error(1, error.message)
         }
+        if attack.projection == .linf { try checkRadius(o, eps, range: attack.range) }
         spec.engine = .gradient(attack)
         return finish(&o, spec)
+    }
+
+    /// An L∞ radius wider than the images' range bounds nothing: most likely a radius in
+    /// 0-255 units given for images in [0, 1].
+    private static func checkRadius(_ o: AttackOptionReader, _ eps: Float, range: (Float, Float)) throws {
+        let width = range.1 - range.0
+        guard eps <= width else {
+            let in255 = eps == eps.rounded() && eps <= 255 ? " (a radius of \(Int(eps))/255 is written eps = \(Int(eps)) / 255)" : ""
+            throw o.error("eps", "an L∞ radius of \(eps) is larger than the images' range [\(range.0), \(range.1)]\(in255)")
+        }
     }
 
     private static func finish(_ o: inout AttackOptionReader, _ spec: AttackSpec) -> AttackSpec {

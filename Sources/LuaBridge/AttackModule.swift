@@ -21,7 +21,11 @@ import Tensor
 /// with rows of class -1, as the tensor `ctx.y` (N, M, 5).
 ///
 /// `stats` holds:
-/// `success_rate`; `clean_accuracy` and `accuracy` (after the attack), or for a segmenter
+/// `success_rate`, the share of the images the model got right before the attack where the
+/// attack succeeded (the convention of torchattacks and ART; absent when it got none right:
+/// right means the predicted class is the label, a pixel accuracy of at least 0.5 for a
+/// segmenter, at least one true box found for a detector), and `clean_correct`, how many
+/// images that is; `clean_accuracy` and `accuracy` (after the attack), or for a segmenter
 /// `clean_pixel_accuracy` and `pixel_accuracy`, or for a detector `clean_map50` and `map50`
 /// (mAP at IoU 0.5 of the default decoder's detections), `clean_iou` and `iou` (the mean over
 /// the true boxes of the best IoU with a detection of the same class, 0 without one),
@@ -82,9 +86,15 @@ enum AttackBindings {
             throw a.error(3, "expected images of size (N, C, H, W) with N >= 1, got \(describeShape(x.shape))")
         }
         guard !x.hasNonFinite else { throw a.error(3, "the images contain NaN or infinite values") }
+        try checkRange(a, x)
         // Detection: a detector module, boxes as labels, or task = "detection".
         let detection = spec.task == .detection
             || (spec.task == nil && (ModuleBox.get(L, 2) is Detector || a.type(4) == LUA_TTABLE))
+        if detection, a.type(4) == LUA_TTABLE, !(ModuleBox.get(L, 2) is Detector), spec.task == nil,
+           firstEntryIsNumber(L, 4) {
+            // A plain list of numbers is class labels given as a table, not boxes.
+            throw a.error(4, "labels must be a tensor: class indices (N) for a classifier, (N, H, W) for a segmenter (smia.tensor.from{...} makes one from a list); a table is read as the boxes of a detector, one list of {x1, y1, x2, y2, class} per image")
+        }
         let y: Tensor
         if detection {
             guard a.type(4) == LUA_TTABLE else {
@@ -97,7 +107,10 @@ enum AttackBindings {
             guard spec.target == nil else { throw LuaError("\(op): targeted attacks are not defined for detection (option 'target')") }
             y = try DetectionLabels.tensor(boxes)
         } else {
-            y = try a.tensor(4)
+            guard let labels = TensorBox.get(L, 4) else {
+                throw a.error(4, "labels expected as a tensor: class indices (N) for a classifier, (N, H, W) for a segmenter, got \(luaTypeName(L, 4))")
+            }
+            y = labels
             guard y.rank >= 1, y.shape[0] == x.shape[0] else {
                 throw a.error(4, "expected labels for \(x.shape[0]) images, got size \(describeShape(y.shape))")
             }
@@ -184,6 +197,24 @@ enum AttackBindings {
         return 2
     }
 
+    private static func firstEntryIsNumber(_ L: OpaquePointer, _ index: Int32) -> Bool {
+        defer { smia_pop(L, 1) }
+        return lua_rawgeti(L, index, 1) == LUA_TNUMBER
+    }
+
+    /// Every attack keeps images in [0, 1] (`IterativeAttack.range`): values outside it would be
+    /// clipped silently at the first step, so they are refused with the likely cause.
+    private static func checkRange(_ a: LuaArgs, _ x: Tensor) throws {
+        let (lo, hi) = x.storage.withUnsafeBufferPointer { v in
+            v.reduce((Float.infinity, -Float.infinity)) { (Swift.min($0.0, $1), Swift.max($0.1, $1)) }
+        }
+        guard lo >= 0, hi <= 1 else {
+            let hint = hi > 1 && hi <= 255 && lo >= 0 ? " (images in [0, 255] need x / 255)"
+                : lo < 0 ? " (normalized images: give the model the normalization, e.g. simple_cnn's mean and std, and the attack images in [0, 1])" : ""
+            throw a.error(3, "the attacks work on images with values in [0, 1], got values from \(lo) to \(hi)\(hint)")
+        }
+    }
+
     private static func inferTask(_ output: Tensor, op: String) throws -> AttackTask {
         switch output.rank {
         case 2: return .classification
@@ -210,7 +241,9 @@ enum AttackBindings {
         rawSetField(L, -2, "name")
         pushString(L, report.task.rawValue)
         rawSetField(L, -2, "task")
-        set("success_rate", Double(report.successRate))
+        if let rate = report.successRate { set("success_rate", Double(rate)) }
+        lua_pushinteger(L, lua_Integer(report.cleanCorrectCount))
+        rawSetField(L, -2, "clean_correct")
         switch report.task {
         case .classification:
             set("clean_accuracy", Double(report.cleanAccuracy))

@@ -25,6 +25,7 @@ enum AutogradBindings {
     /// Returns a native closure over `f` (upvalue 2).
     private static func wrap(_ a: LuaArgs, valueFirst: Bool) throws -> Int32 {
         try a.checkFunction(1)
+        try a.checkNoMore(than: 1)
         lua_pushvalue(a.L, 1)
         let name = valueFirst ? "value_and_grad" : "grad"
         pushFunction(a.L, key: "autograd.apply." + name, name: name, upvalues: 1) { a in

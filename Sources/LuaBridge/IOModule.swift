@@ -6,8 +6,8 @@ import Tensor
 /// types arrive as float32), and the metadata table; an `.npz` archive loads the same way (name
 /// without `.npy` → tensor, and an empty metadata table). `smia.io.save(path, tensors[, metadata])`
 /// writes float32, atomically. `smia.io.read_array(path)` → the one array of a `.npy`, NIfTI-1
-/// (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept) or IDX file (see `ArrayFile`). Modules get `m:load_weights(path)` (strict by name and shape;
-/// the error names every missing, unexpected or mismatched key) and `m:save_weights(path[, metadata])`.
+/// (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept) or IDX file (see `ArrayFile`). Modules get `m:load_weights(path[, {strict, strip_prefix}])` (see
+/// `WeightLoading`) and `m:save_weights(path[, metadata])`.
 enum IOBindings {
     static func open(_ L: OpaquePointer) {
         lua_createtable(L, 0, 3)
@@ -54,9 +54,9 @@ enum IOBindings {
         ("load_weights", { a in
             let m = try a.module(1)
             let path = try a.string(2)
+            let options = try WeightLoading.options(a, 3)
             let file = try prefixed("load_weights") { try SafeTensors.read(path: path) }
-            try m.loadStateDict(file.tensors, source: path)
-            return a.returnSelf()
+            return try WeightLoading.load(a, m, file.tensors, source: path, options)
         }),
         ("save_weights", { a in
             let m = try a.module(1)

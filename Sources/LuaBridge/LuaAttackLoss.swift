@@ -105,8 +105,10 @@ struct LuaAttackHooks {
             guard objective.count == 1 || objective.shape == [n] else {
                 throw LuaError("\(spec.name): the loss function must return a scalar tensor or one loss per sample (size \(n)), got size \(describeShape(objective.shape))")
             }
-            guard objective.needsGrad else {
-                throw LuaError("\(spec.name): the loss does not depend on ctx.x_adv (build it from ctx.output or ctx.model(ctx.x_adv), outside no_grad)")
+            // A loss built from ctx.x (or outside the recording) has a zero gradient: the attack
+            // would change nothing.
+            guard objective.needsGrad, objective.dependsOn(context.current) else {
+                throw LuaError("\(spec.name): the loss does not depend on ctx.x_adv (build it from ctx.output or ctx.model(ctx.x_adv), not from ctx.x, and outside no_grad)")
             }
             return objective.count == 1 ? objective : objective.sum()
         }

@@ -234,7 +234,8 @@ enum NNBindings {
         return a.push(try m.forward(x))
     }
 
-    /// `m.name` → method, else child `name`, else own parameter or buffer `name`; `m[i]` → child i.
+    /// `m.name` → method, else `training` (a boolean), else child `name`, else own parameter or
+    /// buffer `name`; `m[i]` → child i.
     private static func index(_ a: LuaArgs) throws -> Int32 {
         let L = a.L
         switch a.type(2) {
@@ -244,6 +245,8 @@ enum NNBindings {
             smia_pop(L, 1)
             let m = try a.module(1)
             let key = try a.string(2)
+            // PyTorch's attribute: whether the module is in training mode.
+            if key == "training" { return a.push(m.isTraining) }
             if m is Detector, let method = DetectorBindings.methods.first(where: { $0.0 == key }) {
                 pushFunction(L, key: "detector:" + key, name: key, isMethod: true, method.1)
                 return 1
@@ -278,8 +281,8 @@ enum NNBindings {
         ("load_state_dict", { a in
             let m = try a.module(1)
             try a.checkTable(2)
-            try m.loadStateDict(namedTensors(a, 2), source: "the table")
-            return a.returnSelf()
+            // Strict; `m:load_state_dict(other:state_dict())` passes the names list along too.
+            return try WeightLoading.load(a, m, namedTensors(a, 2), source: "the table", WeightLoading.Options())
         }),
         ("num_parameters", { a in a.push(integer: try a.module(1).namedParameters().reduce(0) { $0 + $1.tensor.count }) }),
         ("eval", { a in

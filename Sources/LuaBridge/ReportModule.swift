@@ -117,6 +117,22 @@ enum ReportBindings {
     }
 
     /// The columns at argument `i` of `figure`.
+    static let columnKeys = ["images", "labels", "masks", "boxes"]
+
+    /// A misspelt field of a column (`label` for `labels`) would silently draw nothing.
+    private static func checkColumnKeys(_ a: LuaArgs, _ i: Int32, _ column: Int32, _ j: Int) throws {
+        let L = a.L
+        lua_pushnil(L)
+        while lua_next(L, column) != 0 {
+            smia_pop(L, 1)
+            guard lua_type(L, -1) == LUA_TSTRING, let key = stringValue(L, -1), columnKeys.contains(key) else {
+                let shown = describeValue(L, -1)
+                smia_pop(L, 1)
+                throw a.error(i, "column \(j): unknown field \(shown) (expected \(columnKeys.joined(separator: ", ")))")
+            }
+        }
+    }
+
     private static func figureColumns(_ a: LuaArgs, _ i: Int32) throws -> [AttackFigure.Column] {
         try a.checkTable(i)
         let L = a.L
@@ -128,6 +144,7 @@ enum ReportBindings {
             defer { smia_pop(L, 1) }
             guard lua_type(L, -1) == LUA_TTABLE else { throw a.error(i, "column \(j) must be a table, got \(luaTypeName(L, -1))") }
             let column = lua_gettop(L)
+            try checkColumnKeys(a, i, column, j)
             func tensorField(_ name: String, required: Bool) throws -> Tensor? {
                 let type = rawGetField(L, column, name)
                 defer { smia_pop(L, 1) }

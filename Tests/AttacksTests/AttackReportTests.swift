@@ -64,4 +64,27 @@ final class AttackReportTests: XCTestCase {
         XCTAssertEqual(targeted.success, [true, false])
         XCTAssertEqual(targeted.accuracy, 0.5)
     }
+
+    /// success_rate counts only the images the model got right before the attack (torchattacks'
+    /// and ART's convention): an image already wrong is not a success of the attack.
+    func testSuccessRateCountsTheImagesRightBeforeTheAttack() throws {
+        let model = try differenceModel()
+        let clean = try Tensor(shape: [3, 1, 1, 2], storage: [0.6, 0.4, 0.6, 0.4, 0.4, 0.6])
+        // Image 1 flips, image 2 holds, image 3 was class 1 (wrong) from the start and stays so.
+        let adversarial = try Tensor(shape: [3, 1, 1, 2], storage: [0.4, 0.6, 0.55, 0.45, 0.4, 0.6])
+        let labels = try Tensor(shape: [3], storage: [0, 0, 0])
+        let result = AttackResult(adversarial: adversarial, updates: [], losses: [], forwards: 3, gradients: 3, seconds: 0)
+        let report = try AttackReport(model: model, task: .classification, clean: clean, cleanOutput: try model(clean),
+                                      labels: labels, targets: nil, result: result)
+        XCTAssertEqual(report.success, [true, false, true])
+        XCTAssertEqual(report.cleanCorrect, [true, true, false])
+        XCTAssertEqual(report.cleanCorrectCount, 2)
+        XCTAssertEqual(report.successRate, 0.5, "1 of the 2 images right before, not 2 of 3")
+        XCTAssertEqual(report.accuracy, 1 / 3, accuracy: 1e-6)
+        // Nothing right before: no rate.
+        let none = try AttackReport(model: model, task: .classification, clean: clean, cleanOutput: try model(clean),
+                                    labels: try Tensor(shape: [3], storage: [1, 1, 0]), targets: nil, result: result)
+        XCTAssertEqual(none.cleanCorrectCount, 0)
+        XCTAssertNil(none.successRate)
+    }
 }

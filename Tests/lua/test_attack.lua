@@ -150,7 +150,7 @@ function tests.detector_bad_calls()
   H.raises(function() A.pgd{target = T.zeros{3}}:run(det, x, boxes) end, "pgd: targeted attacks are not defined for detection")
   H.raises(function() A.apgd{loss = "dlr"}:run(det, x, boxes) end, "apgd", "dlr", "loss = 'ce'")
   H.raises(function() A.dag{ignore_index = 0}:run(det, x, boxes) end, "dag: ignore_index does not apply to a detector")
-  H.raises(function() A.deepfool{}:run(det, x, boxes) end, "bad argument #3 to 'run' (tensor expected, got table)")
+  H.raises(function() A.deepfool{}:run(det, x, boxes) end, "bad argument #3 to 'run' (labels expected as a tensor: class indices (N) for a classifier", "got table)")
   -- A classifier given boxes: detection is inferred from the boxes, and the output does not fit.
   local m = nn.Sequential{nn.Flatten(), nn.Linear{1024, 2}}
   H.raises(function() a:run(m, x, boxes) end, "pgd: a detector must output its heads concatenated")

@@ -10,12 +10,14 @@
 --                       "smia-lua scripts/train/x.lua [--epochs N] [--out PATH]")
 --
 -- The type of each default decides how a value is read: integer, number, string, or boolean
--- (a flag, given without a value). A default of `cli.optional("number")` has no value unless
--- given (`cli.optional(kind, meaning, placeholder, unset)`: `unset` says what happens then).
+-- (a flag, given without a value); a number may be written as arithmetic (`--eps 8/255`, see
+-- arithmetic.lua). A default of `cli.optional("number")` has no value unless given
+-- (`cli.optional(kind, meaning, placeholder, unset)`: `unset` says what happens then).
 -- `cli.option(default, meaning[, placeholder])` adds the meaning `--help` prints (and the
 -- placeholder of its value, `PATH`; by default N, X or TEXT from the type); a plain default is
 -- listed as undocumented.
 local cli = {}
+local arithmetic = dofile((debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "/arithmetic.lua")
 
 local Optional = {}
 function cli.optional(kind, meaning, placeholder, unset)
@@ -108,8 +110,9 @@ function cli.parse(args, defaults, usage)
         value = math.tointeger(tonumber(text))
         if not value then fail(("option '--%s': integer expected, got '%s'"):format(name, text)) end
       elseif kind == "number" then
-        value = tonumber(text)
-        if not value or value ~= value then fail(("option '--%s': number expected, got '%s'"):format(name, text)) end
+        local problem
+        value, problem = arithmetic.evaluate(text)
+        if not value then fail(("option '--%s': number expected (or arithmetic such as 8/255), got '%s': %s"):format(name, text, problem)) end
       end
       o[name] = value
       i = i + 2

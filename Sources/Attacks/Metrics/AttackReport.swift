@@ -6,6 +6,11 @@ public struct AttackReport {
     public let task: AttackTask
     /// Per sample, whether the attack reached its goal (`AttackTask.success`).
     public let success: [Bool]
+    /// Per sample, whether the model got it right before the attack: on the clean images the
+    /// untargeted success condition does not hold (a classifier's prediction is the label, a
+    /// segmenter's pixel accuracy is at least 0.5, a detector finds at least one true box). The
+    /// samples `successRate` counts, as torchattacks and ART do.
+    public let cleanCorrect: [Bool]
     /// Per sample, the share of predictions equal to the ground truth before and after the
     /// attack: 0 or 1 for a classifier, the pixel accuracy for a segmenter, the share of the true
     /// boxes detected (recall) for a detector.
@@ -44,6 +49,7 @@ public struct AttackReport {
         self.task = task
         success = try task.success(output, labels: targets ?? labels, targeted: targets != nil)
         cleanAgreement = try task.agreement(cleanOutput, labels: labels)
+        cleanCorrect = try task.success(cleanOutput, labels: labels, targeted: false).map { !$0 }
         agreement = try task.agreement(output, labels: labels)
         let (linf, l2, l0) = try withoutGrad { () throws -> ([Float], [Float], Float) in
             let eta = try adversarial - clean
@@ -75,8 +81,14 @@ public struct AttackReport {
         }
     }
 
-    /// Share of samples where the attack reached its goal.
-    public var successRate: Float { mean(success.map { $0 ? 1 : 0 }) }
+    /// Share of the samples the model got right before the attack (`cleanCorrect`) where the
+    /// attack reached its goal; nil when the model got none right.
+    public var successRate: Float? {
+        let counted = zip(success, cleanCorrect).filter { $0.1 }.map(\.0)
+        return counted.isEmpty ? nil : mean(counted.map { $0 ? 1 : 0 })
+    }
+    /// How many samples `successRate` counts.
+    public var cleanCorrectCount: Int { cleanCorrect.filter { $0 }.count }
     /// Accuracy (classifier) or pixel accuracy (segmenter) before and after the attack.
     public var cleanAccuracy: Float { mean(cleanAgreement) }
     public var accuracy: Float { mean(agreement) }

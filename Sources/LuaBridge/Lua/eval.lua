@@ -1,6 +1,8 @@
 -- smia.eval: runs a set of attacks over a dataset and returns one results row per method, ready
 -- for smia.report (tables, CSV, JSON) and for pictures (the first images are kept).
 --
+-- The model runs in eval mode and gets its mode back afterwards.
+--
 --   local rows = smia.eval{
 --     model = m, data = ds,                 -- a module (or function) and a smia.data dataset
 --     attacks = {{"fgsm", smia.attack.fgsm{}}, {"smia", smia.attack.smia{record = true}}},
@@ -19,7 +21,8 @@
 -- map50 is VOC mAP at IoU 0.5 over the set, iou the mean over all true boxes of the best IoU
 -- with a predicted box of the same class in the same image, 0 when there is none), then per
 -- attack the same task metrics on the
--- adversarial images plus success_rate, linf, l2, l0, var, cos_mean and cos_positive (attacks
+-- adversarial images plus success_rate (over the images the model got right before the
+-- attack, see smia.attack), linf, l2, l0, var, cos_mean and cos_positive (attacks
 -- built with record = true), psnr, ssim, forwards and gradients per image, seconds_per_image.
 -- Task metrics pool the whole set (accuracy over all images, IoU over all pixels); the
 -- perturbation figures are means over images.
@@ -124,8 +127,7 @@ local function concat(parts)
   return T.cat(parts, 1)
 end
 
-function smia.eval(o)
-  check_options(o)
+local function evaluate(o)
   local ds, model = o.data, o.model
   local n = math.min(o.n or ds:size(), ds:size())
   local bs, keep = o.batch_size or 32, o.keep or 8
@@ -163,8 +165,10 @@ function smia.eval(o)
       acc.preds[b] = predict(model, x_adv, ds.task, o)
       for _, key in ipairs(averaged) do
         if type(stats[key]) == "number" and stats[key] == stats[key] then
-          acc.sums[key] = (acc.sums[key] or 0) + stats[key] * count
-          acc.weights[key] = (acc.weights[key] or 0) + count
+          -- success_rate counts only the images the model got right before the attack.
+          local weight = key == "success_rate" and stats.clean_correct or count
+          acc.sums[key] = (acc.sums[key] or 0) + stats[key] * weight
+          acc.weights[key] = (acc.weights[key] or 0) + weight
         end
       end
       for _, key in ipairs(summed) do acc.sums[key] = (acc.sums[key] or 0) + (stats[key] or 0) end
@@ -189,5 +193,17 @@ function smia.eval(o)
     row.seconds_per_image = acc.sums.seconds / n
     rows[#rows + 1] = row
   end
+  return rows
+end
+
+-- The model runs in eval mode (batch norm's running statistics, no dropout), as the attacks run
+-- it, and gets its mode back afterwards, also after an error.
+function smia.eval(o)
+  check_options(o)
+  local was_training = smia.is_module(o.model) and o.model.training
+  if was_training then o.model:eval() end
+  local ok, rows = pcall(evaluate, o)
+  if was_training then o.model:train() end
+  if not ok then error(rows, 0) end
   return rows
 end

@@ -419,7 +419,8 @@ R.ctx = {
 R.stats = {
   {"name", "the attack's name"},
   {"task", "the task"},
-  {"success_rate", "share of the images on which the attack reached its goal (help(\"metrics\"))"},
+  {"success_rate", "share of the images the model got right before the attack on which the attack reached its goal (help(\"metrics\"))", "the model got at least one image right"},
+  {"clean_correct", "how many images the model got right before the attack: the ones success_rate counts"},
   {"clean_accuracy", "accuracy before the attack", "classification"},
   {"accuracy", "accuracy on the adversarial images", "classification"},
   {"clean_pixel_accuracy", "pixel accuracy before the attack", "segmentation"},
@@ -454,11 +455,14 @@ R.stats = {
 --- The metrics, as smia.metrics, smia.eval and stats define them.
 R.metrics = {
   {"accuracy", "share of images whose predicted class (argmax of the logits) equals the label"},
-  {"success_rate", [[share of the images on which the attack reached its goal: untargeted, the
-prediction differs from the label (a classifier), less than half of the pixels keep their label
-(a segmenter), none of the true boxes is detected any more (a detector); targeted, the prediction
-is the target (more than half of the pixels for a segmenter). Images the model already got wrong
-count as successes of an untargeted attack; 1 − accuracy ≤ success_rate.]]},
+  {"success_rate", [[the convention of torchattacks and ART: among the images the model got right
+before the attack (a classifier's prediction is the label, a segmenter's pixel accuracy is at least
+0.5, a detector finds at least one true box; their count is stats.clean_correct), the share on
+which the attack reached its goal: untargeted, the prediction differs from the label (a
+classifier), less than half of the pixels keep their label (a segmenter), none of the true boxes
+is detected any more (a detector); targeted, the prediction is the target (more than half of the
+pixels for a segmenter). Absent when the model got no image right. The adversarial accuracy is
+beside it: accuracy (pixel_accuracy, recall) on the adversarial images over all images.]]},
   {"fpr", "false positive rate of a grader: share of the grade-0 (healthy) images predicted with a grade above 0 (nil when there is none)"},
   {"pixel_accuracy", "share of the pixels whose predicted class equals the mask's"},
   {"jaccard", "Jaccard index (IoU) per class, |P ∩ T| / |P ∪ T| with the pixels of all images pooled, averaged over `classes` (default: every class present in the predictions or the masks); `smia.metrics.iou` is the same"},

@@ -145,3 +145,20 @@ private func topologicalOrder(from output: Tensor) -> [Tensor] {
     }
     return order
 }
+
+extension Tensor {
+    /// Whether `input` is `self` or one of the tensors `self` was computed from while recording:
+    /// a loss that does not reach the tensor whose gradient is asked for has a zero gradient.
+    public func dependsOn(_ input: Tensor) -> Bool {
+        let target = ObjectIdentifier(input)
+        var visited = Set<ObjectIdentifier>()
+        var stack = [self]
+        while let t = stack.popLast() {
+            let id = ObjectIdentifier(t)
+            if id == target { return true }
+            guard visited.insert(id).inserted else { continue }
+            stack.append(contentsOf: t.origin?.inputs ?? [])
+        }
+        return false
+    }
+}

@@ -63,28 +63,6 @@ open class Module {
         }
     }
 
-    /// Copies values into the state by name. Strict: every key must be present, known and of the
-    /// right shape; the error lists all that are not, and nothing is changed.
-    public func loadStateDict(_ entries: [(name: String, tensor: Tensor)], source: String = "weights") throws {
-        let own = stateDict()
-        let given = Dictionary(entries.map { ($0.name, $0.tensor) }, uniquingKeysWith: { first, _ in first })
-        let ownNames = Set(own.map(\.name))
-        var problems: [String] = []
-        let missing = own.map(\.name).filter { given[$0] == nil }
-        if !missing.isEmpty { problems.append("missing keys: \(missing.joined(separator: ", "))") }
-        let unexpected = entries.map(\.name).filter { !ownNames.contains($0) }
-        if !unexpected.isEmpty { problems.append("unexpected keys: \(unexpected.joined(separator: ", "))") }
-        let mismatched = own.compactMap { entry -> String? in
-            guard let t = given[entry.name], t.shape != entry.tensor.shape else { return nil }
-            return "\(entry.name) (expected \(describeShape(entry.tensor.shape)), got \(describeShape(t.shape)))"
-        }
-        if !mismatched.isEmpty { problems.append("size mismatch: \(mismatched.joined(separator: ", "))") }
-        guard problems.isEmpty else {
-            throw TensorError("load_weights: \(source) does not fit \(typeName): \(problems.joined(separator: "; "))")
-        }
-        for entry in own { entry.tensor.storage = given[entry.name]!.storage }
-    }
-
     /// Training mode (batch statistics, dropout) on or off, for this module and all below.
     public func train(_ on: Bool = true) {
         isTraining = on
