@@ -44,7 +44,7 @@ local o = cli.parse(arg, {
   tasks = cli.option(table.concat(tasks.order, ","), "comma-separated tasks to run", "LIST"),
   n = cli.option(200, "held-out images per task"),
   full = cli.option(false, "each task's whole held-out set instead of --n images"),
-  eps = cli.optional("number", "L∞ radius of every attack", "X",
+  eps = cli.optional("number", "L∞ radius of every attack, a number or arithmetic (8/255)", "X",
                      "each task's budget, 8/255, the fundus grader 0.5/255 (scripts/lib/tasks.lua)"),
   step = cli.optional("number", "step size of the iterative attacks and DAG's gamma", "X", "eps/4"),
   steps = cli.option(10, "iterations of the iterative attacks, DeepFool and DAG", "K"),

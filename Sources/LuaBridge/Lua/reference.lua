@@ -103,7 +103,7 @@ Uniform in [0, 1) / standard normal values; from `seed`, or without one from the
 `smia.seed` sets.]])
 entry("smia.tensor.from", "T.from(data)", "A tensor from nested tables of numbers (rectangular), a number (a scalar tensor) or a tensor (a copy).")
 entry("smia.tensor.arange", "T.arange(n) / T.arange(start, stop[, step])", "0, 1, ..., n-1; or start, start+step, ... below stop.")
-entry({"smia.tensor.cat", "smia.tensor.stack"}, "T.cat(list, dim) / T.stack(list[, dim])", "Joins tensors along an existing dimension / along a new one (default 1).")
+entry({"smia.tensor.cat", "smia.tensor.stack"}, "T.cat(list[, dim]) / T.stack(list[, dim])", "Joins tensors along an existing dimension / along a new one (dimension 1 by default).")
 entry("smia.tensor.where", "T.where(cond, a, b)", "Elementwise `a` where `cond` is nonzero, else `b` (tensors or numbers, broadcast).")
 entry({"smia.tensor.minimum", "smia.tensor.maximum"}, "T.minimum(a, b) / T.maximum(a, b)", "Elementwise minimum / maximum (tensors or numbers, broadcast).")
 entry("smia.tensor.matmul", "T.matmul(a, b)", "Matrix product (2-D, or batched 3-D).")
@@ -270,12 +270,21 @@ entry("smia.nn.focal_loss", "nn.focal_loss(logits, targets[, options])", "Center
 entry({"Module:forward", "Module:__call"}, "m(x) / m:forward(x)", "The output for x (a detector gives a table of heads, see Detector).")
 entry({"Module:parameters", "Module:named_parameters", "Module:num_parameters"}, "m:parameters() / m:named_parameters() / m:num_parameters()",
   "The live parameter tensors (a list; changing them changes the model); name → tensor; their total count of values.")
-entry({"Module:state_dict", "Module:load_state_dict"}, "m:state_dict() / m:load_state_dict(t)", "Parameters and buffers by PyTorch name; loads such a table (every name and size must match).")
-entry({"Module:eval", "Module:train", "Module:is_training"}, "m:eval() / m:train([flag]) / m:is_training()",
-  "Eval mode (batch norm's running statistics, no dropout) / training mode; both return the module; whether it is in training mode.")
+entry({"Module:state_dict", "Module:load_state_dict"}, "m:state_dict() / m:load_state_dict(t)",
+  "Parameters and buffers by PyTorch name; loads such a table strictly (every name and size must match), returning the module and the account of `load_weights`.")
+entry({"Module:eval", "Module:train", "Module:is_training"}, "m:eval() / m:train([flag]) / m:is_training()", [[
+Eval mode (batch norm's running statistics, no dropout) / training mode; both return the module;
+whether it is in training mode (also the field `m.training`). Modules start in training mode, as in
+PyTorch; attacks, smia.eval and the metrics' helpers run them in eval mode and restore the mode.]])
 entry({"Module:children", "Module:get", "Module:add"}, "m:children() / m:get(i) / m:add(child)", "The child modules; child i; appends a child to a Sequential.")
 entry("Module:type", "m:type()", "The layer's type name (`Conv2d`).")
-entry("Module:load_weights", "m:load_weights(path)", "Loads a safetensors file saved from PyTorch or by `save_weights`: every name and size is checked, and the error names what is missing, unexpected or mismatched.")
+entry("Module:load_weights", "m:load_weights(path[, {strict, strip_prefix}])", [[
+Loads a safetensors file saved from PyTorch or by `save_weights`. Returns the module and an account
+`{loaded =, missing =, unexpected =, mismatched =, summary =}`; strict loading fails with the
+counts, a few names and a hint when a common prefix explains them.]],
+  {options = {strict = "every name present, known and of the right shape, else an error; false loads what fits and prints the account on stderr",
+              strip_prefix = "removed from the front of the file's names (`\"module.\"` for DataParallel weights)"},
+   call = function() return smia.nn.Identity():load_weights("/nonexistent.safetensors", {}) end})
 entry("Module:save_weights", "m:save_weights(path[, metadata])", "Writes the state dict as safetensors (float32), atomically; PyTorch reads it back.")
 
 -- models -----------------------------------------------------------------------------------
