@@ -1,6 +1,6 @@
 # smia-lua: `make run` and `make test` work on a fresh Debian 12 machine with Swift installed.
 
-DEBIAN_PACKAGES := liblua5.4-dev libopenblas-dev libpng-dev zlib1g-dev libedit-dev pkg-config dataset-fashion-mnist
+DEBIAN_PACKAGES := liblua5.4-dev libopenblas-dev libpng-dev zlib1g-dev libedit-dev pkg-config dataset-fashion-mnist libgdcm-dev
 CONFIG := release
 BIN := .build/$(CONFIG)/smia-lua
 # Root needs no sudo; anyone else does.

@@ -13,10 +13,13 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // DICOM through GDCM (libgdcm-dev, which ships no pkg-config file): plain C over its C++.
+        .target(name: "CDICOM", linkerSettings: [.linkedLibrary("gdcmMSFF"), .linkedLibrary("gdcmDSED"),
+                                                 .linkedLibrary("gdcmDICT"), .linkedLibrary("gdcmCommon")]),
         // The C side of the Lua boundary: the only code that may call lua_error.
         .target(name: "CLuaShim", dependencies: ["CLua"]),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CZlib"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CZlib", "CDICOM"]),
         .target(name: "Attacks", dependencies: ["Tensor"]),
         // The Lua parts of the smia module (Sources/LuaBridge/Lua) are compiled into the binary.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"],

@@ -19,9 +19,11 @@ import Tensor
 ///
 /// Sources: `benchmark{name, split =, n =, size =, seed =}` and its shortcuts `fundus{...}`,
 /// `ct_lung{...}`, `endoscopy{...}`; `fashion_mnist{split =, n =, root =}`;
-/// `npz{path, images =, labels =, scale = 255, n =, classes =}`; and PNG files:
-/// `folder{root, channels =}`, `csv{path, root =, classes =, channels =}`,
-/// `masks{images =, masks =, classes =, channels =}`, `boxes{path, root =, classes =, channels =}`.
+/// `npz{path, images =, labels =, scale = 255, n =, classes =}`; and PNG or DICOM files:
+/// `folder{root, channels =, window =}`, `csv{path, root =, classes =, channels =, window =}`,
+/// `masks{images =, masks =, classes =, channels =, window =}`,
+/// `boxes{path, root =, classes =, channels =, window =}`; `window` maps DICOM values to
+/// [0, 1] as in `smia.image.read`.
 /// See `FileDatasets` for the file layouts. `classes` is a count or a list of names.
 enum DataBindings {
     static let metatable = "smia.Dataset"
@@ -260,37 +262,47 @@ enum DataBindings {
     }
 
     private static func folder(_ a: LuaArgs) throws -> Int32 {
-        let o = try LuaOptions(a, 1, names: ["root", "channels"], positional: ["root"], required: true)
+        let o = try LuaOptions(a, 1, names: ["root", "channels", "window"], positional: ["root"], required: true)
         guard let root = try o.string("root") else { throw a.error(1, "option 'root' is required") }
         let channels = try o.integer("channels")
-        return try push(a) { try FileDatasets.folder(root: root, channels: channels) }
+        let window = try o.dicomWindow()
+        return try push(a) { try FileDatasets.folder(root: root, channels: channels, window: window) }
     }
 
     private static func csv(_ a: LuaArgs) throws -> Int32 {
-        let o = try LuaOptions(a, 1, names: ["path", "root", "classes", "channels"], positional: ["path"], required: true)
+        let o = try LuaOptions(a, 1, names: ["path", "root", "classes", "channels", "window"], positional: ["path"],
+                               required: true)
         guard let path = try o.string("path") else { throw a.error(1, "option 'path' is required") }
         let root = try o.string("root")
         let classes = try classNames(a, o)
         let channels = try o.integer("channels")
-        return try push(a) { try FileDatasets.csv(path: path, root: root, classNames: classes, channels: channels) }
+        let window = try o.dicomWindow()
+        return try push(a) { try FileDatasets.csv(path: path, root: root, classNames: classes, channels: channels, window: window) }
     }
 
     private static func masks(_ a: LuaArgs) throws -> Int32 {
-        let o = try LuaOptions(a, 1, names: ["images", "masks", "classes", "channels"], required: true)
-        guard let images = try o.string("images") else { throw a.error(1, "option 'images' is required (a folder of PNGs)") }
+        let o = try LuaOptions(a, 1, names: ["images", "masks", "classes", "channels", "window"], required: true)
+        guard let images = try o.string("images") else { throw a.error(1, "option 'images' is required (a folder of PNG or DICOM images)") }
         guard let masks = try o.string("masks") else { throw a.error(1, "option 'masks' is required (a folder of label PNGs)") }
         let classes = try classNames(a, o)
         let channels = try o.integer("channels")
-        return try push(a) { try FileDatasets.masks(images: images, masks: masks, classNames: classes, channels: channels) }
+        let window = try o.dicomWindow()
+        return try push(a) {
+            try FileDatasets.masks(images: images, masks: masks, classNames: classes, channels: channels, window: window)
+        }
     }
 
     private static func boxes(_ a: LuaArgs) throws -> Int32 {
-        let o = try LuaOptions(a, 1, names: ["path", "root", "classes", "channels"], positional: ["path"], required: true)
+        let o = try LuaOptions(a, 1, names: ["path", "root", "classes", "channels", "window"], positional: ["path"],
+                               required: true)
         guard let path = try o.string("path") else { throw a.error(1, "option 'path' is required") }
         let root = try o.string("root")
         let classes = try classNames(a, o)
         let channels = try o.integer("channels")
-        return try push(a) { try FileDatasets.boxes(path: path, root: root, classNames: classes, channels: channels) }
+        let window = try o.dicomWindow()
+        return try push(a) {
+            try FileDatasets.boxes(path: path, root: root, classNames: classes, channels: channels, window: window)
+        }
     }
 
     /// `classes`: a positive count (names "0", "1", ...) or a non-empty list of names.

@@ -6,7 +6,8 @@ import Tensor
 /// types arrive as float32), and the metadata table; an `.npz` archive loads the same way (name
 /// without `.npy` → tensor, and an empty metadata table). `smia.io.save(path, tensors[, metadata])`
 /// writes float32, atomically. `smia.io.read_array(path)` → the one array of a `.npy`, NIfTI-1
-/// (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept) or IDX file (see `ArrayFile`). Modules get `m:load_weights(path[, {strict, strip_prefix}])` (see
+/// (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept), IDX or DICOM file (`.dcm`,
+/// `.dicom` or the DICM signature: (frames, rows, columns[, 3]), rescaled; see `DICOM`) (see `ArrayFile`). Modules get `m:load_weights(path[, {strict, strip_prefix}])` (see
 /// `WeightLoading`) and `m:save_weights(path[, metadata])`.
 enum IOBindings {
     static func open(_ L: OpaquePointer) {

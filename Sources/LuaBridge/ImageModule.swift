@@ -3,11 +3,16 @@ import CLua
 import CLuaShim
 import Tensor
 
-/// `smia.image`: PNG files, CT windowing, volume slices and sample sheets.
+/// `smia.image`: PNG and DICOM files, CT windowing, volume slices and sample sheets.
 ///
 /// - `read(path[, {mask = true}])`: C×H×W in [0, 1] (C = 1 for gray, 3 for RGB and palette;
 ///   8 and 16-bit; alpha is dropped). With `mask = true`: H×W of the stored integers (gray
 ///   values, or palette indices), for label masks.
+/// - `read(path[, {window =, frame =}])` of a DICOM file (`.dcm`, `.dicom`, or "DICM" in the
+///   file): one frame (`frame`, from 1; required for multi-frame files) as C×H×W in [0, 1]
+///   through `window`: `{center =, width =}`, `"file"` (the file's own window), `"range"` (the
+///   stored bit depth's range) or `"minmax"`; by default the file's own window, else the range.
+///   MONOCHROME1 images are inverted, so that bright is 1. See `DICOM`.
 /// - `write(path, t[, {mask = true}])`: C×H×W (C = 1 or 3), 1×C×H×W or H×W, clamped to [0, 1],
 ///   as an 8-bit PNG; with `mask = true`, H×W integers 0...255 as gray values. Atomic.
 /// - `window(t, {center =, width =})`: CT display window, `(x - (center - width/2)) / width`
@@ -22,10 +27,17 @@ enum ImageBindings {
         setFunctions(L, prefix: "image.", [
             ("read", { a in
                 let path = try a.string(1)
-                let o = try LuaOptions(a, 2, names: ["mask"])
+                let o = try LuaOptions(a, 2, names: ["mask", "window", "frame"])
                 let mask = try o.boolean("mask", default: false)
+                let window = try o.dicomWindow()
+                let frame = try o.integer("frame")
                 try a.checkNoMore(than: 2)
-                return a.push(try prefixed("read") { mask ? try PNGImage.readLabels(path: path) : try PNGImage.read(path: path) })
+                if mask {
+                    guard window == nil, frame == nil else { throw a.error(2, "mask = true reads label PNGs: no window or frame") }
+                    return a.push(try prefixed("read") { try PNGImage.readLabels(path: path) })
+                }
+                if let frame, frame < 1 { throw a.error(2, "option 'frame': frames count from 1, got \(frame)") }
+                return a.push(try prefixed("read") { try ImageFile.read(path: path, window: window, frame: frame.map { $0 - 1 }) })
             }),
             ("write", { a in
                 let path = try a.string(1)

@@ -61,7 +61,7 @@ struct LuaOptions {
     }
 
     /// Pushes the option's value (nil when absent) and returns its Lua type.
-    private func pushValue(_ name: String) -> Int32 {
+    func pushValue(_ name: String) -> Int32 {
         let L = args.L
         guard let i = index else {
             lua_pushnil(L)

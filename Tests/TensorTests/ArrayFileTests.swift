@@ -27,8 +27,8 @@ final class ArrayFileTests: XCTestCase {
     }
 
     func testUnknownNamesAndArchivesAreRefused() throws {
-        assertTensorError("read_array: cannot tell the format of 'scan.dcm'", [".npy, .nii, .nii.gz", "-ubyte", ".gz"]) {
-            _ = try ArrayFile.read(path: "scan.dcm")
+        assertTensorError("read_array: cannot tell the format of 'scan.mha'", [".npy, .nii, .nii.gz", "-ubyte", ".gz"]) {
+            _ = try ArrayFile.read(path: "scan.mha")
         }
         assertTensorError("read_array: '\(ioFixturePath("stored.npz"))' is an .npz archive", ["NPZ.read"]) {
             _ = try ArrayFile.read(path: ioFixturePath("stored.npz"))

@@ -1,12 +1,16 @@
 import Foundation
 import Tensor
 
-/// A user's own data as datasets of PNG files, checked when made (every listed file exists,
-/// every row parses, every label is in range) and read when a sample is asked for.
+/// A user's own data as datasets of image files, PNG or DICOM (`ImageFile`), checked when made
+/// (every listed file exists, every row parses, every label is in range) and read when a sample
+/// is asked for. `window` maps DICOM values to [0, 1] (`DICOM.Window`; nil: each file's own
+/// window, else its bit depth's range).
 ///
-/// - `folder`: `root/<class>/*.png`; classes are the subfolders sorted by name, label = index.
+/// - `folder`: `root/<class>/*.png|*.dcm|*.dicom`; classes are the subfolders sorted by name,
+///   label = index.
 /// - `csv`: rows `file,label` (paths relative to `root`, by default the CSV's folder).
-/// - `masks`: `images/*.png` with a label PNG of the same name in `masks/`.
+/// - `masks`: `images/*.png|*.dcm|*.dicom` with a label PNG of the same name in `masks/` (for
+///   `x.dcm`: `x.png` or `x.dcm.png`).
 /// - `boxes`: rows `file,x1,y1,x2,y2,class`, one per box; a row with only the file name is an
 ///   image without boxes.
 ///
@@ -15,25 +19,27 @@ import Tensor
 /// class name when `classNames` is given. Without `classNames`, the classes are 0...max label
 /// (for masks, the largest value in any mask file).
 public enum FileDatasets {
-    public static func folder(root: String, channels: Int?) throws -> Dataset {
+    public static func folder(root: String, channels: Int?, window: DICOM.Window? = nil) throws -> Dataset {
         let op = "folder"
         let classes = try listDirectory(root, op: op).filter { isDirectory(join(root, $0)) }
         guard !classes.isEmpty else {
-            throw TensorError("\(op): '\(root)' has no class subfolders (expected root/<class>/*.png)")
+            throw TensorError("\(op): '\(root)' has no class subfolders (expected root/<class>/*.png or *.dcm)")
         }
         var entries: [FileSource.Entry] = []
         for (label, name) in classes.enumerated() {
-            for file in try pngFiles(join(root, name), op: op) {
+            for file in try imageFiles(join(root, name), op: op) {
                 entries.append(.init(image: join(join(root, name), file), target: .label(label)))
             }
         }
         guard !entries.isEmpty else {
-            throw TensorError("\(op): no .png files in the class subfolders of '\(root)' (\(classes.joined(separator: ", ")))")
+            throw TensorError("\(op): no .png or .dcm files in the class subfolders of '\(root)' "
+                + "(\(classes.joined(separator: ", ")))")
         }
-        return try make(op, .classification, classes, channels, entries)
+        return try make(op, .classification, classes, channels, window, entries)
     }
 
-    public static func csv(path: String, root: String?, classNames: [String]?, channels: Int?) throws -> Dataset {
+    public static func csv(path: String, root: String?, classNames: [String]?, channels: Int?,
+                           window: DICOM.Window? = nil) throws -> Dataset {
         let op = "csv"
         let base = root ?? directoryOf(path)
         var entries: [FileSource.Entry] = []
@@ -47,28 +53,33 @@ public enum FileDatasets {
             maxLabel = max(maxLabel, label)
             entries.append(.init(image: image, target: .label(label), origin: "\(row.origin) ('\(image)')"))
         }
-        return try make(op, .classification, classNames ?? numberedClasses(maxLabel + 1), channels, entries, what: path)
+        return try make(op, .classification, classNames ?? numberedClasses(maxLabel + 1), channels, window, entries,
+                        what: path)
     }
 
-    public static func masks(images: String, masks: String, classNames: [String]?, channels: Int?) throws -> Dataset {
+    public static func masks(images: String, masks: String, classNames: [String]?, channels: Int?,
+                             window: DICOM.Window? = nil) throws -> Dataset {
         let op = "masks"
         var entries: [FileSource.Entry] = []
         var maxLabel: Float = 0
-        for file in try pngFiles(images, op: op) {
-            let maskPath = join(masks, file)
-            guard isFile(maskPath) else {
-                throw TensorError("\(op): image '\(join(images, file))' has no mask (expected '\(maskPath)')")
+        for file in try imageFiles(images, op: op) {
+            let candidates = maskNames(for: file).map { join(masks, $0) }
+            guard let maskPath = candidates.first(where: isFile) else {
+                throw TensorError("\(op): image '\(join(images, file))' has no mask (expected "
+                    + "\(candidates.map { "'\($0)'" }.joined(separator: " or ")))")
             }
             if classNames == nil {
                 maxLabel = max(maxLabel, try PNGImage.readLabels(path: maskPath).storage.max() ?? 0)
             }
             entries.append(.init(image: join(images, file), target: .mask(path: maskPath)))
         }
-        guard !entries.isEmpty else { throw TensorError("\(op): no .png files in '\(images)'") }
-        return try make(op, .segmentation, classNames ?? numberedClasses(Int(maxLabel) + 1), channels, entries, what: images)
+        guard !entries.isEmpty else { throw TensorError("\(op): no .png or .dcm files in '\(images)'") }
+        return try make(op, .segmentation, classNames ?? numberedClasses(Int(maxLabel) + 1), channels, window, entries,
+                        what: images)
     }
 
-    public static func boxes(path: String, root: String?, classNames: [String]?, channels: Int?) throws -> Dataset {
+    public static func boxes(path: String, root: String?, classNames: [String]?, channels: Int?,
+                             window: DICOM.Window? = nil) throws -> Dataset {
         let op = "boxes"
         let base = root ?? directoryOf(path)
         var order: [String] = []
@@ -103,18 +114,18 @@ public enum FileDatasets {
             boxes[image, default: []].append(Box(x1: c[0], y1: c[1], x2: c[2], y2: c[3], label: label))
         }
         let entries = order.map { FileSource.Entry(image: $0, target: .boxes(boxes[$0] ?? []), origin: origins[$0]) }
-        return try make(op, .detection, classNames ?? numberedClasses(maxLabel + 1), channels, entries, what: path)
+        return try make(op, .detection, classNames ?? numberedClasses(maxLabel + 1), channels, window, entries, what: path)
     }
 
     // MARK: - Helpers
 
     private static func make(_ op: String, _ task: BenchmarkTask, _ classes: [String], _ channels: Int?,
-                             _ entries: [FileSource.Entry], what: String? = nil) throws -> Dataset {
+                             _ window: DICOM.Window?, _ entries: [FileSource.Entry], what: String? = nil) throws -> Dataset {
         guard !entries.isEmpty else { throw TensorError("\(op): '\(what ?? "")' lists no images") }
         guard !classes.isEmpty else { throw TensorError("\(op): '\(what ?? "")' has no labels, so no classes") }
         let source: FileSource
         do {
-            source = try FileSource(entries: entries, channels: channels)
+            source = try FileSource(entries: entries, channels: channels, window: window)
         } catch let error as TensorError {
             throw TensorError("\(op): \(error.message)")
         }
@@ -194,8 +205,16 @@ public enum FileDatasets {
         return names.filter { !$0.hasPrefix(".") }.sorted()
     }
 
-    static func pngFiles(_ dir: String, op: String) throws -> [String] {
-        try listDirectory(dir, op: op).filter { $0.lowercased().hasSuffix(".png") && isFile(join(dir, $0)) }
+    /// The files of `dir` whose names say PNG or DICOM.
+    static func imageFiles(_ dir: String, op: String) throws -> [String] {
+        try listDirectory(dir, op: op).filter { ImageFile.format(ofName: $0) != nil && isFile(join(dir, $0)) }
+    }
+
+    /// The names a mask (a label PNG) of image `file` may have: the same name for a PNG image,
+    /// `x.png` or `x.dcm.png` for a DICOM image `x.dcm`.
+    static func maskNames(for file: String) -> [String] {
+        guard ImageFile.format(ofName: file) == .dicom, let dot = file.lastIndex(of: ".") else { return [file] }
+        return [String(file[..<dot]) + ".png", file + ".png"]
     }
 
     static func join(_ dir: String, _ name: String) -> String {

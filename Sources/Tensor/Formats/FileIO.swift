@@ -142,6 +142,34 @@ enum StoredScalar: Equatable {
             initialized = count
         }
     }
+
+    /// `count` values from `raw` as float32 after `value * slope + intercept`, computed in double
+    /// precision from the stored values and rounded once (as NiBabel and pydicom scale).
+    func convert(_ raw: UnsafeRawBufferPointer, count: Int, bigEndian: Bool, slope: Double, intercept: Double) -> [Float] {
+        if slope == 1 && intercept == 0 { return convert(raw, count: count, bigEndian: bigEndian) }
+        let r = ByteReader(bytes: raw, bigEndian: bigEndian)
+        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            for k in 0 ..< count {
+                let v: Double
+                switch self {
+                case .bool: v = raw[k] != 0 ? 1 : 0
+                case .u8: v = Double(raw[k])
+                case .i8: v = Double(Int8(bitPattern: raw[k]))
+                case .u16: v = Double(r.u16(2 * k))
+                case .i16: v = Double(r.i16(2 * k))
+                case .f16: v = Double(floatFromHalfBits(r.u16(2 * k)))
+                case .u32: v = Double(r.u32(4 * k))
+                case .i32: v = Double(r.i32(4 * k))
+                case .f32: v = Double(r.f32(4 * k))
+                case .u64: v = Double(r.u64(8 * k))
+                case .i64: v = Double(Int64(bitPattern: r.u64(8 * k)))
+                case .f64: v = Double(bitPattern: r.u64(8 * k))
+                }
+                out[k] = Float(v * slope + intercept)
+            }
+            initialized = count
+        }
+    }
 }
 
 /// The product of `shape`, or nil when it overflows or passes `maxTensorElements`.

@@ -193,26 +193,7 @@ public enum NIfTI {
                 + "\(h.dataOffset) (vox_offset), \(noun) has \(file.count) bytes (truncated file?)")
         }
         let raw = UnsafeRawBufferPointer(rebasing: file[h.dataOffset ..< h.dataOffset + h.dataBytes])
-        var values = h.scalar.convert(raw, count: h.count, bigEndian: h.bigEndian)
-        if h.slope != 1 || h.intercept != 0 {
-            if h.scalar == .f64 || h.scalar == .i64 || h.scalar == .u64 || h.scalar == .u32 || h.scalar == .i32 {
-                // Scale in double precision from the stored values, then round once.
-                let r = ByteReader(bytes: raw, bigEndian: h.bigEndian)
-                for k in 0 ..< h.count {
-                    let v: Double
-                    switch h.scalar {
-                    case .f64: v = Double(bitPattern: r.u64(8 * k))
-                    case .i64: v = Double(Int64(bitPattern: r.u64(8 * k)))
-                    case .u64: v = Double(r.u64(8 * k))
-                    case .u32: v = Double(r.u32(4 * k))
-                    default: v = Double(r.i32(4 * k))
-                    }
-                    values[k] = Float(v * h.slope + h.intercept)
-                }
-            } else {
-                for k in 0 ..< h.count { values[k] = Float(Double(values[k]) * h.slope + h.intercept) }
-            }
-        }
+        let values = h.scalar.convert(raw, count: h.count, bigEndian: h.bigEndian, slope: h.slope, intercept: h.intercept)
         return Tensor(uncheckedShape: h.shape, storage: values)
     }
 }

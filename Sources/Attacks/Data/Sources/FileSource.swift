@@ -1,7 +1,8 @@
 import Tensor
 
-/// Samples read from PNG files when asked for: a user's own data (`FileDatasets`). Images come
-/// back with the dataset's channel count: a file with another count is an error, unless the
+/// Samples read from PNG or DICOM files (`ImageFile`) when asked for: a user's own data
+/// (`FileDatasets`). DICOM images go through `window` (nil: each file's own window, else the
+/// range of its bit depth; see `DICOM.Window`). Images come back with the dataset's channel count: a file with another count is an error, unless the
 /// dataset was made with `convert` (gray is repeated into R, G, B; RGB becomes gray by the
 /// ITU-R 601 luma weights, as PIL's `convert("L")`).
 public struct FileSource: DatasetSource {
@@ -28,12 +29,14 @@ public struct FileSource: DatasetSource {
     public let entries: [Entry]
     public let channels: Int
     public let convert: Bool
+    public let window: DICOM.Window?
     /// The file the channel count came from, when it was not given.
     let channelSource: String
 
     /// `channels` nil: the first image's count, and no conversion.
-    public init(entries: [Entry], channels: Int?) throws {
+    public init(entries: [Entry], channels: Int?, window: DICOM.Window? = nil) throws {
         self.entries = entries
+        self.window = window
         if let channels {
             guard channels == 1 || channels == 3 else {
                 throw TensorError("channels must be 1 or 3, got \(channels)")
@@ -43,7 +46,7 @@ public struct FileSource: DatasetSource {
             channelSource = ""
         } else {
             guard let first = entries.first else { throw TensorError("no images") }
-            self.channels = try PNGImage.read(path: first.image).shape[0]
+            self.channels = try ImageFile.read(path: first.image, window: window).shape[0]
             convert = false
             channelSource = first.image
         }
@@ -53,7 +56,7 @@ public struct FileSource: DatasetSource {
 
     public func sample(_ index: Int) throws -> Sample {
         let e = entries[index]
-        var image = try PNGImage.read(path: e.image)
+        var image = try ImageFile.read(path: e.image, window: window)
         if image.shape[0] != channels {
             guard convert else {
                 throw TensorError("'\(e.image)' has \(image.shape[0]) channel\(image.shape[0] == 1 ? "" : "s"), the dataset "
