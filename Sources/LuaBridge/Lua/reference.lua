@@ -537,16 +537,17 @@ entry("smia.data.npz", "smia.data.npz{path, images, labels, scale, n, classes}",
   {options = {path = "the file (required; also positional)", images = "array of images", labels = "array of labels",
               scale = "images are divided by it", n = "the first n samples", classes = "a count or a list of names"},
    call = function() return smia.data.npz{"/nonexistent.npz"} end})
-local files = {channels = "1 or 3 (default: from the first image)", classes = "a count or a list of names (default: from the labels)"}
-entry("smia.data.folder", "smia.data.folder{root, channels}", "PNGs in one folder per class (`root/<class>/*.png`).",
-  {options = {root = "the folder (required; also positional)", channels = files.channels}, call = function() return smia.data.folder{"/nonexistent"} end})
-entry("smia.data.csv", "smia.data.csv{path, root, classes, channels}", "A CSV of `file,label` rows.",
+local files = {channels = "1 or 3 (default: from the first image)", classes = "a count or a list of names (default: from the labels)",
+  window = "for DICOM files, how values map to [0, 1], as smia.image.read's window"}
+entry("smia.data.folder", "smia.data.folder{root, channels, window}", "PNG or DICOM images in one folder per class (`root/<class>/*.png`).",
+  {options = {root = "the folder (required; also positional)", channels = files.channels, window = files.window}, call = function() return smia.data.folder{"/nonexistent"} end})
+entry("smia.data.csv", "smia.data.csv{path, root, classes, channels, window}", "A CSV of `file,label` rows.",
   {options = merged(files, {path = "the CSV (required; also positional)", root = "folder of the files (default: the CSV's)"}),
    call = function() return smia.data.csv{"/nonexistent.csv"} end})
-entry("smia.data.masks", "smia.data.masks{images, masks, classes, channels}", "Image/mask pairs of the same file names in two folders (segmentation).",
+entry("smia.data.masks", "smia.data.masks{images, masks, classes, channels, window}", "Image/mask pairs of the same file names in two folders (segmentation).",
   {options = merged(files, {images = "folder of images (required)", masks = "folder of label PNGs (required)"}),
    call = function() return smia.data.masks{images = "/nonexistent", masks = "/nonexistent"} end})
-entry("smia.data.boxes", "smia.data.boxes{path, root, classes, channels}", "A CSV of `file,x1,y1,x2,y2,class` rows (detection).",
+entry("smia.data.boxes", "smia.data.boxes{path, root, classes, channels, window}", "A CSV of `file,x1,y1,x2,y2,class` rows (detection).",
   {options = merged(files, {path = "the CSV (required; also positional)", root = "folder of the files (default: the CSV's)"}),
    call = function() return smia.data.boxes{"/nonexistent.csv"} end})
 entry("Dataset:size", "ds:size()", "The number of samples (also `#ds`).")
@@ -559,9 +560,14 @@ entry("Dataset:batches", "ds:batches{size, shuffle, seed, drop_last}", "An itera
 
 -- image and io -----------------------------------------------------------------------------
 
-section("smia.image", "Images", "PNG files, CT windowing, volume slices, sample sheets.")
-entry("smia.image.read", "smia.image.read(path[, {mask}])", "A PNG as C×H×W in [0, 1] (8 or 16 bit; alpha dropped); with mask = true, H×W of the stored integers.",
-  {options = {mask = "read label values instead of intensities"}, call = function() return smia.image.read("/nonexistent.png", {}) end})
+section("smia.image", "Images", "PNG and DICOM files, CT windowing, volume slices, sample sheets.")
+entry("smia.image.read", "smia.image.read(path[, {mask, window, frame}])", [[
+A PNG (8 or 16 bit; alpha dropped) or DICOM file (`.dcm`, `.dicom`, or "DICM" in the file;
+compressed transfer syntaxes too, rescale slope and intercept applied) as C×H×W in [0, 1]; with
+mask = true, a label PNG as H×W of the stored integers. MONOCHROME1 images are inverted.]],
+  {options = {mask = "read label values instead of intensities (PNG)",
+              window = "DICOM: `{center =, width =}`, 'file' (the file's own window), 'range' (the stored bit depth's range) or 'minmax' (default: the file's window, else the range)",
+              frame = "DICOM: the frame, from 1 (required for multi-frame files)"}, call = function() return smia.image.read("/nonexistent.png", {}) end})
 entry("smia.image.write", "smia.image.write(path, t[, {mask}])", "C×H×W, 1×C×H×W or H×W in [0, 1] as an 8-bit PNG, atomically; with mask = true, integers 0..255.",
   {options = {mask = "write label values"}, call = function() return smia.image.write("/nonexistent/x.png", T.zeros{1, 1, 1}, {}) end})
 entry("smia.image.window", "smia.image.window(t, {center, width})", "CT display window: (x − (center − width/2)) / width clipped to [0, 1] (lung: center −600, width 1500).",
@@ -573,10 +579,10 @@ entry("smia.image.sheet", "smia.image.sheet{images, labels | masks | boxes, ...}
               count = "images shown (default: all)", columns = "images per row", padding = "pixels between cells", scale = "enlargement factor"},
    call = function() return smia.image.sheet{images = T.zeros{1, 1, 2, 2}} end})
 
-section("smia.io", "Files", "safetensors, `.npz`, `.npy`, NIfTI and IDX.")
+section("smia.io", "Files", "safetensors, `.npz`, `.npy`, NIfTI, DICOM and IDX.")
 entry("smia.io.load", "smia.io.load(path)", "A safetensors file (or `.npz`): a table name → tensor (float32), and the metadata table.")
 entry("smia.io.save", "smia.io.save(path, tensors[, metadata])", "Writes name → tensor as safetensors (float32), atomically.")
-entry("smia.io.read_array", "smia.io.read_array(path)", "The array of a `.npy`, NIfTI-1 (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept) or IDX file.")
+entry("smia.io.read_array", "smia.io.read_array(path)", "The array of a `.npy`, NIfTI-1 (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept), DICOM (`.dcm`, `.dicom` or the DICM signature: (frames, rows, columns[, 3]), rescaled by slope and intercept) or IDX file.")
 
 -- metrics ----------------------------------------------------------------------------------
 
