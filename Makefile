@@ -6,7 +6,7 @@ BIN := .build/$(CONFIG)/smia-lua
 # Root needs no sudo; anyone else does.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build run test test-swift test-lua bench repl reference clean
+.PHONY: setup build run test test-swift test-lua test-slurm bench repl reference clean
 
 ## Install the Debian packages the project needs, only those missing.
 setup:
@@ -31,6 +31,12 @@ test: setup
 	swift build -c $(CONFIG) --build-tests
 	swift test -c $(CONFIG) --skip-build
 	$(BIN) Tests/lua/run.lua
+	$(MAKE) test-slurm
+
+## The main job on a real one-node Slurm cluster: 4 shards and the merge (installs Slurm and
+## munge if missing, starts and stops its own daemons on loopback; root or sudo).
+test-slurm:
+	$(SUDO) sh Tests/cluster/slurm.sh
 
 bench: build
 	@for f in scripts/bench/*.lua; do $(BIN) $$f || exit 1; done

@@ -20,7 +20,9 @@
 -- It prints the tables and writes DIR/tables.md, DIR/results.csv, DIR/results.json (one object
 -- per task and method; figures as fractions) and pictures in DIR/figures: per task the clean,
 -- adversarial and perturbation images of each method, and the perturbation of DEV and SMIA at
--- iterations 1, 4 and 9. Progress goes to stderr when it is a terminal.
+-- iterations 1, 4 and 9. Every image's results go to DIR/per_image.jsonl and DIR/per_image.csv
+-- (appended as each batch finishes; the tables are computed from them). Progress: one line per
+-- finished batch on stderr, with the time left (--quiet: none).
 --
 -- Options:
 --   --tasks LIST   comma-separated: fundus,ct_lung,endoscopy,fashion_mnist (default: all)
@@ -32,15 +34,28 @@
 --   --sweep iterations|eps|alpha   instead of the tables above, the paper's sweeps (Tables 2-4):
 --                  PGD, DeepFool or DAG and SMIA (with FGSM for eps) over 5-25 iterations,
 --                  ε from 1/4 to 2 times the task's (step ε/4), or SMIA's α from 0 to 2.
+--   --batch-size B images per batch (default 50)   --quiet  no progress lines
+--   --save-adv     also write every adversarial image, float32 .npy: DIR/adversarial/<task>/<method>/
+--   --save-format npy|png   with --save-adv: float32 .npy (default) or 16-bit PNG
+--   --resume       continue a run stopped midway (killed, or SIGINT/SIGTERM: those stop after the
+--                  current batch) in the same --out: finished batches are not computed again
+--   --shard K/N    only batches K+1, K+1+N, ... of every task (K from 0); inside a Slurm array
+--                  job K/N come from SLURM_ARRAY_TASK_ID/COUNT, in a Kubernetes indexed Job from
+--                  JOB_COMPLETION_INDEX with --shards N
+--   --merge DIR... the shards' --out folders into --out: the same results as one run
+--                  (same options as the shards)
 local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
 local cli = dofile(here .. "/lib/cli.lua")
 local tasks = dofile(here .. "/lib/tasks.lua")
+local runs = dofile(here .. "/lib/runs.lua")
 local T = smia.tensor
 
 local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashion_mnist] [--n N | --full] "
-  .. "[--eps X] [--step X] [--steps K] [--alpha A] [--out DIR] [--sweep iterations|eps|alpha]"
+  .. "[--eps X] [--step X] [--steps K] [--alpha A] [--out DIR] [--sweep iterations|eps|alpha] "
+  .. "[--batch-size B] [--quiet] [--save-adv] [--save-format npy|png] [--resume] [--shard K/N | --shards N] [--merge DIR...]"
+local args, merge_dirs = runs.split_merge(arg)
 -- The options, one a line: what parses the command line and what --help prints.
-local o = cli.parse(arg, {
+local o = cli.parse(args, {
   tasks = cli.option(table.concat(tasks.order, ","), "comma-separated tasks to run", "LIST"),
   n = cli.option(200, "held-out images per task"),
   full = cli.option(false, "each task's whole held-out set instead of --n images"),
@@ -52,6 +67,13 @@ local o = cli.parse(arg, {
   out = cli.option("out", "output folder: tables.md, results.csv, results.json, figures/", "DIR"),
   sweep = cli.optional("string", "instead of the tables, the paper's sweep (Tables 2-4) over 'iterations' (5 to 25), "
                        .. "'eps' (1/4 to 2 times the task's) or 'alpha' (0 to 2)", "WHAT", "no sweep"),
+  batch_size = cli.option(50, "images per batch", "B"),
+  quiet = cli.option(false, "no progress lines"),
+  save_adv = cli.option(false, "also write every adversarial image to DIR/adversarial/<task>/<method>/"),
+  save_format = cli.option("npy", "with --save-adv: 'npy' (float32) or 'png' (16-bit)", "FORMAT"),
+  resume = cli.option(false, "continue a run stopped midway in the same --out: finished batches are not computed again"),
+  shard = cli.optional("string", "only batches K+1, K+1+N, ... of every task (K from 0)", "K/N", "all batches"),
+  shards = cli.optional("integer", "inside a Slurm array (SLURM_ARRAY_TASK_ID) or an indexed Job (JOB_COMPLETION_INDEX): N shards", "N", "none"),
 }, usage)
 if o.n < 1 then o.fail(("--n must be at least 1, got %d"):format(o.n)) end
 if o.eps and not (o.eps > 0 and o.eps <= 1) then o.fail(("--eps must be in (0, 1], got %g"):format(o.eps)) end
@@ -76,9 +98,25 @@ for name in o.tasks:gmatch("[^,]+") do
 end
 if #selected == 0 then o.fail("--tasks names no task with a trained model") end
 
-local terminal = smia.is_terminal(2)
+if o.batch_size < 1 then o.fail(("--batch-size must be at least 1, got %d"):format(o.batch_size)) end
+if o.save_format ~= "npy" and o.save_format ~= "png" then o.fail(("--save-format must be npy or png, got '%s'"):format(o.save_format)) end
+local shard = runs.shard(o)
+if merge_dirs and (shard or o.resume) then o.fail("--merge combines finished shards: no --shard, --shards or --resume with it") end
+local eval = runs.evaluator(o, shard, merge_dirs)
+local run_attacks = {}  -- every attack run, for the run's record
+local started_at = os.time()
+if not o.resume then os.remove(o.out .. "/per_image.jsonl") end
+smia.stop_on_signals()  -- SIGINT and SIGTERM: stop after the current batch, what is done kept
 local function progress(message)
-  if terminal then io.stderr:write(message, "\n") end
+  if not o.quiet then io.stderr:write(message, "\n") end
+end
+-- After a stop signal, the batches done are on disk: say how to go on, and end.
+local function stop_if_asked()
+  if smia.stop_requested() then
+    io.stderr:write(("smia.lua: stopped by a signal; the finished batches are in %s/per_image.jsonl; "
+      .. "rerun the same command with --resume to continue\n"):format(o.out))
+    os.exit(3)
+  end
 end
 
 -- Attacks ------------------------------------------------------------------------------------
@@ -103,7 +141,10 @@ local function attacks(kind, p, only)
   }
   local out = {}
   for _, entry in ipairs(list) do
-    if not only or only[entry[1]] then out[#out + 1] = {entry[1], entry[2]()} end
+    if not only or only[entry[1]] then
+      out[#out + 1] = {entry[1], entry[2]()}
+      run_attacks[#run_attacks + 1] = out[#out][2]
+    end
   end
   return out
 end
@@ -249,8 +290,10 @@ if not o.sweep then
     local model = tasks.load_model(task)
     local ds, n = data_for(task)
     local budget = budget_for(task)
-    local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, budget),
-                           fpr = task.fpr, classes = task.classes, keep = 4, batch_size = 50}
+    local rows = eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, budget),
+                      fpr = task.fpr, classes = task.classes, keep = 4, batch_size = o.batch_size,
+                      save = o.save_adv and o.out .. "/adversarial" or nil, save_format = o.save_format}
+    stop_if_asked()
     for _, r in ipairs(rows) do
       -- The budget each method used: DeepFool has none (unbounded, its own steps), DAG only
       -- its step (gamma), FGSM one step of eps.
@@ -259,10 +302,12 @@ if not o.sweep then
       all_rows[#all_rows + 1] = r
     end
     local methods = set{"fgsm", "pgd", "deepfool", "dag", "smia"}
-    comparison_figure(("%s/%s_comparison.png"):format(figures_dir, name), task.kind, rows.examples, methods, budget.eps)
-    for _, r in ipairs(iterations_figure(("%s/%s_iterations.png"):format(figures_dir, name), task.kind, model, rows.examples, budget)) do
-      r.task = name
-      iteration_rows[#iteration_rows + 1] = r
+    if rows.examples.x then  -- (a shard without the first batch has none)
+      comparison_figure(("%s/%s_comparison.png"):format(figures_dir, name), task.kind, rows.examples, methods, budget.eps)
+      for _, r in ipairs(iterations_figure(("%s/%s_iterations.png"):format(figures_dir, name), task.kind, model, rows.examples, budget)) do
+        r.task = name
+        iteration_rows[#iteration_rows + 1] = r
+      end
     end
     progress(("[%s] done in %.1f s"):format(name, smia.clock() - t0))
   end
@@ -334,8 +379,10 @@ else
       -- DeepFool takes no eps: once is enough in the eps sweep.
       local run = only
       if param == "eps" and i > 1 then run = set{"fgsm", "pgd", "dag", "smia"} end
-      local rows = smia.eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, p, run),
-                             fpr = task.fpr, classes = task.classes, keep = 0, batch_size = 50}
+      local rows = eval{model = model, data = ds, n = n, task = name, attacks = attacks(task.kind, p, run),
+                        fpr = task.fpr, classes = task.classes, keep = 0, batch_size = o.batch_size,
+                        fields = {[param] = v}}
+      stop_if_asked()
       for k, r in ipairs(rows) do
         if k > 1 or i == 1 then
           -- DAG has no eps: the eps sweep varies its step (eps/4) only.
@@ -367,5 +414,5 @@ end
 
 local text = table.concat(markdown, "\n")
 print(text)
-smia.report.write(all_rows, o.out, {markdown = text})
-progress(("wrote %s/tables.md, results.csv, results.json and figures/ in %.1f s"):format(o.out, smia.clock() - started))
+smia.report.write(all_rows, o.out, {markdown = text, run = runs.metadata(o, shard, started_at, run_attacks)})
+progress(("wrote %s/tables.md, results.csv, results.json, per_image.jsonl, per_image.csv and figures/ in %.1f s"):format(o.out, smia.clock() - started))

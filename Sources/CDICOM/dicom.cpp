@@ -327,6 +327,27 @@ std::string exceptionMessage(const std::bad_alloc &) {
     return "GDCM failed: the file asks for more memory than its size allows (a corrupt length?)";
 }
 
+// Compressed pixel data whose image attributes claim far more than any codec makes of it: a
+// corrupt Rows, Columns or Number of Frames would otherwise have the caller allocate gigabytes
+// for a file of kilobytes. Up to 64 MiB is always allowed; beyond, at most 2000 times the
+// compressed size (a blank 512x512 16-bit image in lossless JPEG 2000 shrinks about 1700 times).
+std::string implausibleExpansion(const smia_dicom_file &file) {
+    const gdcm::SequenceOfFragments *fragments = file.reader.GetImage().GetDataElement().GetSequenceOfFragments();
+    if (fragments == nullptr) return "";
+    unsigned long long compressed = 0;
+    for (size_t k = 0; k < fragments->GetNumberOfFragments(); k++) {
+        const gdcm::ByteValue *value = fragments->GetFragment(k).GetByteValue();
+        if (value != nullptr) compressed += value->GetLength();
+    }
+    const smia_dicom_info &info = file.info;
+    unsigned long long bytes = (unsigned long long)info.rows * info.columns * info.frames * info.samples_per_pixel *
+                               (info.bits_allocated < 8 ? 1 : info.bits_allocated / 8);
+    if (bytes <= (64ull << 20) || bytes / 2000 <= compressed) return "";
+    return std::to_string(compressed) + " bytes of compressed pixel data cannot hold " + std::to_string(info.rows) +
+           "x" + std::to_string(info.columns) + " pixels x " + std::to_string(info.frames) + " frame(s) (" +
+           std::to_string(bytes) + " bytes decoded; corrupt image attributes?)";
+}
+
 // What GDCM 3.0 is known to decode wrongly, checked against pydicom: RLE colour images of more
 // than 8 bits per sample come out with their byte planes interleaved as if they were samples.
 std::string knownMisreading(const smia_dicom_file &file) {
@@ -403,6 +424,7 @@ extern "C" smia_dicom_file *smia_dicom_open(const void *bytes, size_t size, char
             fillInfo(*file);
             failure = truncation(*file);
             if (failure.empty()) failure = knownMisreading(*file);
+            if (failure.empty()) failure = implausibleExpansion(*file);
         }
     } catch (const std::bad_alloc &e) {
         failure = exceptionMessage(e);

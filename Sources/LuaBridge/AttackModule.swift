@@ -35,7 +35,10 @@ import Tensor
 /// `cos_mean` and `cos_positive` (cosine of consecutive updates, with `record = true`); `psnr`
 /// (dB); `ssim` (images larger than 11×11); `forwards` and `gradients` (in images, the
 /// attack's own work); `seconds`, `seconds_per_image`; `losses` (a list, per iteration);
-/// per sample, `success` (0/1), `sample_accuracy`, `sample_linf`, `sample_l2` (tensors (N));
+/// per sample, `success` (0/1), `sample_clean_correct` (0/1: counted in `success_rate`),
+/// `sample_accuracy`, `sample_linf`, `sample_l2`, `sample_l0`,
+/// `sample_var`, `sample_psnr`, `sample_ssim`, `sample_cos_mean` and `sample_cos_positive`
+/// (tensors (N); the cosines NaN for an image without any);
 /// `updates` (a list of tensors, with `record = true`); `name`, `task`.
 enum AttackBindings {
     static let metatable = "smia.Attack"
@@ -279,6 +282,15 @@ enum AttackBindings {
         try set(report.task == .detection ? "sample_recall" : "sample_accuracy", report.agreement)
         try set("sample_linf", report.linf)
         try set("sample_l2", report.l2)
+        try set("sample_clean_correct", report.cleanCorrect.map { $0 ? 1 : 0 })
+        try set("sample_l0", report.l0PerImage)
+        try set("sample_var", report.variancePerImage)
+        try set("sample_psnr", report.psnrPerImage)
+        if let ssim = report.ssimPerImage { try set("sample_ssim", ssim) }
+        if let cos = report.consistencyPerImage {
+            try set("sample_cos_mean", cos.mean)
+            try set("sample_cos_positive", cos.positive)
+        }
         lua_createtable(L, Int32(result.losses.count), 0)
         for (k, loss) in result.losses.enumerated() {
             lua_pushnumber(L, Double(loss))

@@ -10,7 +10,8 @@ import Tensor
 /// - `ds.task` ("classification", "segmentation", "detection"), `ds.classes` (class names by
 ///   label: `ds.classes[label + 1]`), `ds.channels`, `ds.name`; `#ds` and `ds:size()`;
 /// - `ds:get(i)` (1-based) → image C×H×W in [0, 1] and the target: a class (integer, 0-based),
-///   a mask H×W, or a list of boxes `{x1, y1, x2, y2, class}`;
+///   a mask H×W, or a list of boxes `{x1, y1, x2, y2, class}`; `ds:file(i)` the image file
+///   sample i is read from (datasets of files), else nil;
 /// - `ds:batch(positions)` → `{x = N×C×H×W, y = labels (N) | masks (N×H×W) | boxes per image,
 ///   indices = positions}`;
 /// - `ds:batches{size = 32, shuffle = false, seed =, drop_last = false}` → an iterator of such
@@ -66,6 +67,15 @@ enum DataBindings {
         setFunctions(L, prefix: "dataset:", isMethod: true, [
             ("size", { a in a.push(integer: try dataset(a).count) }),
             ("get", get),
+            ("file", { a in
+                let ds = try dataset(a)
+                let i = try a.integer(2)
+                guard i >= 1, i <= ds.count else {
+                    throw a.error(2, "index \(i) out of range (the dataset holds \(ds.count) samples: 1..\(ds.count))")
+                }
+                guard let path = ds.file(i - 1) else { lua_pushnil(a.L); return 1 }
+                return a.push(path)
+            }),
             ("batch", { a in
                 let ds = try dataset(a)
                 let positions = try positionList(a, 2, count: ds.count)

@@ -5,7 +5,9 @@ import Tensor
 /// `smia.io`: safetensors files. `smia.io.load(path)` → table name → tensor (integer and half
 /// types arrive as float32), and the metadata table; an `.npz` archive loads the same way (name
 /// without `.npy` → tensor, and an empty metadata table). `smia.io.save(path, tensors[, metadata])`
-/// writes float32, atomically. `smia.io.read_array(path)` → the one array of a `.npy`, NIfTI-1
+/// writes float32, atomically; `smia.io.save(path.npy, tensor)` one float32 `.npy` array, and
+/// `smia.io.save(path.npz, {name = tensor})` an uncompressed `.npz` of them, as `numpy.savez`
+/// (NumPy's `np.load` reads both). `smia.io.read_array(path)` → the one array of a `.npy`, NIfTI-1
 /// (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept), IDX or DICOM file (`.dcm`,
 /// `.dicom` or the DICM signature: (frames, rows, columns[, 3]), rescaled; see `DICOM`) (see `ArrayFile`). Modules get `m:load_weights(path[, {strict, strip_prefix}])` (see
 /// `WeightLoading`) and `m:save_weights(path[, metadata])`.
@@ -41,8 +43,19 @@ enum IOBindings {
             }),
             ("save", { a in
                 let path = try a.string(1)
+                if path.lowercased().hasSuffix(".npy") {
+                    let tensor = try a.tensor(2)
+                    try a.checkNoMore(than: 2)
+                    try prefixed("save") { try NPY.write(path: path, tensor: tensor) }
+                    return 0
+                }
                 try a.checkTable(2)
                 let tensors = try NNBindings.namedTensors(a, 2)
+                if path.lowercased().hasSuffix(".npz") {
+                    try a.checkNoMore(than: 2)
+                    try prefixed("save") { try NPZ.write(path: path, arrays: tensors) }
+                    return 0
+                }
                 let metadata = try metadataArgument(a, 3)
                 try prefixed("save") { try SafeTensors.write(path: path, tensors: tensors, metadata: metadata) }
                 return 0

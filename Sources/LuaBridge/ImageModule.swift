@@ -13,8 +13,9 @@ import Tensor
 ///   through `window`: `{center =, width =}`, `"file"` (the file's own window), `"range"` (the
 ///   stored bit depth's range) or `"minmax"`; by default the file's own window, else the range.
 ///   MONOCHROME1 images are inverted, so that bright is 1. See `DICOM`.
-/// - `write(path, t[, {mask = true}])`: C×H×W (C = 1 or 3), 1×C×H×W or H×W, clamped to [0, 1],
-///   as an 8-bit PNG; with `mask = true`, H×W integers 0...255 as gray values. Atomic.
+/// - `write(path, t[, {mask = true | bits = 16}])`: C×H×W (C = 1 or 3), 1×C×H×W or H×W, clamped
+///   to [0, 1], as an 8-bit PNG, or with `bits = 16` a 16-bit one (lossless to 1/65535, for
+///   adversarial images); with `mask = true`, H×W integers 0...255 as gray values. Atomic.
 /// - `window(t, {center =, width =})`: CT display window, `(x - (center - width/2)) / width`
 ///   clipped to [0, 1] (lung: center -600, width 1500).
 /// - `slices(volume[, dim])`: the 2-D slices of a (Z, Y, X) volume along dimension `dim`
@@ -42,11 +43,14 @@ enum ImageBindings {
             ("write", { a in
                 let path = try a.string(1)
                 let t = try a.tensor(2)
-                let o = try LuaOptions(a, 3, names: ["mask"])
+                let o = try LuaOptions(a, 3, names: ["mask", "bits"])
                 let mask = try o.boolean("mask", default: false)
+                let bits = try o.integer("bits") ?? 8
                 try a.checkNoMore(than: 3)
+                guard bits == 8 || bits == 16 else { throw a.error(3, "option 'bits' must be 8 or 16, got \(bits)") }
+                guard !(mask && bits == 16) else { throw a.error(3, "masks are 8-bit: give mask or bits = 16, not both") }
                 try prefixed("write") {
-                    if mask { try PNGImage.writeLabels(path: path, labels: t) } else { try PNGImage.write(path: path, tensor: t) }
+                    if mask { try PNGImage.writeLabels(path: path, labels: t) } else { try PNGImage.write(path: path, tensor: t, bits: bits) }
                 }
                 return 0
             }),

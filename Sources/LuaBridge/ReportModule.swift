@@ -7,9 +7,10 @@ import Tensor
 ///
 /// Results are a Lua list of rows, each a table with `task` and `method` (strings) and figures
 /// by name (numbers, fractions not percent): `{task = "fundus", method = "pgd", accuracy = 0.31}`.
-/// - `smia.report.write(rows, dir[, {title = ..., markdown = text}])` writes `dir/tables.md` (one
-///   Markdown table per task, or the given text), `dir/results.csv` and `dir/results.json`, each
-///   atomically; returns their paths.
+/// - `smia.report.write(rows, dir[, {title = ..., markdown = text, run = {name = value}}])` writes
+///   `dir/tables.md` (one Markdown table per task, or the given text), `dir/results.csv` and
+///   `dir/results.json`, each atomically; returns their paths. With `run` (the run's settings),
+///   the CSV starts with `# name: value` lines and the JSON is `{"run": {...}, "results": [rows]}`.
 /// - `smia.report.markdown(rows[, {title = ..., columns = {names}}])`, `.csv(rows)`,
 ///   `.json(rows)` return the text.
 /// - `smia.report.heat_map(eta[, scale])`: perturbations (N, C, H, W) as RGB heat maps (blue
@@ -22,10 +23,11 @@ enum ReportBindings {
         lua_createtable(L, 0, 6)
         setFunctions(L, prefix: "report.", [
             ("write", { a in
-                let table = try resultsTable(a, 1)
+                var table = try resultsTable(a, 1)
                 let directory = try a.string(2)
-                let o = try LuaOptions(a, 3, names: ["title", "markdown"])
+                let o = try LuaOptions(a, 3, names: ["title", "markdown", "run"])
                 let text = try o.string("markdown")
+                table.metadata = try runMetadata(a, 3)
                 let paths = try named("write") { try table.write(to: directory, title: try o.string("title"), markdown: text) }
                 lua_createtable(a.L, Int32(paths.count), 0)
                 for (k, path) in paths.enumerated() {
@@ -72,6 +74,30 @@ enum ReportBindings {
         } catch let error as TensorError {
             throw LuaError("\(name): \(error.message)")
         }
+    }
+
+    /// The `run` field of the options at argument `i` (a table name → string or number), sorted
+    /// by name.
+    private static func runMetadata(_ a: LuaArgs, _ i: Int32) throws -> [(String, String)] {
+        let L = a.L
+        guard lua_type(L, i) == LUA_TTABLE else { return [] }
+        let type = rawGetField(L, i, "run")
+        defer { smia_pop(L, 1) }
+        if type <= LUA_TNIL { return [] }
+        guard type == LUA_TTABLE else { throw a.error(i, "option 'run' must be a table of names to strings, got \(luaTypeName(L, -1))") }
+        let table = lua_gettop(L)
+        var out: [(String, String)] = []
+        lua_pushnil(L)
+        while lua_next(L, table) != 0 {
+            defer { smia_pop(L, 1) }
+            let t = lua_type(L, -1)
+            guard lua_type(L, -2) == LUA_TSTRING, let key = stringValue(L, -2),
+                  t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN else {
+                throw a.error(i, "option 'run' must map names to strings or numbers, got \(describeValue(L, -2)) = \(luaTypeName(L, -1))")
+            }
+            out.append((key, t == LUA_TBOOLEAN ? (lua_toboolean(L, -1) != 0 ? "true" : "false") : stringValue(L, -1) ?? ""))
+        }
+        return out.sorted { $0.0 < $1.0 }
     }
 
     /// The rows at argument `i`: a list of tables with string `task` and `method` and numbers.

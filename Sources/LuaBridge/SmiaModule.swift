@@ -13,8 +13,12 @@ import Tensor
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
 /// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
 /// Lua) and `smia.gc_threshold([bytes])` (native bytes handed to Lua between forced full
-/// collections; returns the previous value); `smia.options_read(f, ...)` (the option tables the
-/// constructors called by `f(...)` read: see `OptionCatalog`).
+/// collections; returns the previous value); `smia.system()` ({threads, blas, kernel}: the cores
+/// kernels use, OpenBLAS's configuration and CPU kernel); `smia.stop_on_signals()` (from then on SIGINT and
+/// SIGTERM only set a flag, a second one ends the process) and `smia.stop_requested()` (whether
+/// one came: long loops, such as smia.eval's batches, end early to save what is done);
+/// `smia.options_read(f, ...)` (the option tables the constructors called by `f(...)` read: see
+/// `OptionCatalog`).
 public func openSmia(_ L: OpaquePointer) {
     LuaRegistry.installDispatcher()
     TensorBindings.createMetatable(L)
@@ -55,6 +59,9 @@ private let submodules: [(String, (OpaquePointer) -> Void)] = [
 private let luaLibraries: [(String, [UInt8])] = [
     ("prelude", PackageResources.prelude_lua),
     ("train", PackageResources.train_lua),
+    ("json", PackageResources.json_lua),
+    ("per_image", PackageResources.per_image_lua),
+    ("eval_plan", PackageResources.eval_plan_lua),
     ("eval", PackageResources.eval_lua),
     ("reference", PackageResources.reference_lua),
     ("help", PackageResources.help_lua),
@@ -106,6 +113,21 @@ private let topLevel: [(String, LuaBody)] = [
         guard (0...2).contains(fd) else { throw a.error(1, "expected 0 (stdin), 1 (stdout) or 2 (stderr), got \(fd)") }
         return a.push(isatty(Int32(fd)) == 1)
     }),
+    ("system", { a in
+        lua_createtable(a.L, 0, 3)
+        a.push(integer: BLASInfo.threads)
+        rawSetField(a.L, -2, "threads")
+        pushString(a.L, BLASInfo.config)
+        rawSetField(a.L, -2, "blas")
+        pushString(a.L, BLASInfo.core)
+        rawSetField(a.L, -2, "kernel")
+        return 1
+    }),
+    ("stop_on_signals", { _ in
+        smia_stop_signals_install()
+        return 0
+    }),
+    ("stop_requested", { a in a.push(smia_stop_requested() != 0) }),
     ("memory", { a in
         a.push(Double(NativeMemory.residentBytes() ?? 0))
         a.push(Double(smia_gc_count_kb(a.L)) * 1024)

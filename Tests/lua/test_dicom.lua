@@ -154,6 +154,32 @@ function tests.refused_files()
   H.rmdir(dir)
 end
 
+-- Rows and Columns patched to 65535 (8 GiB of 16-bit pixels) in small files: refused before the
+-- image's size is allocated, whatever part of the reader notices first.
+function tests.sizes_are_checked_before_allocation()
+  local dir = H.tmpdir()
+  local function patched(name)
+    local bytes = read_bytes(data .. name)
+    local n
+    for _, tag in ipairs{"\x10\x00", "\x11\x00"} do
+      -- (0028,0010) Rows and (0028,0011) Columns, explicit VR little endian: US, 2 bytes
+      -- (0x28 is "(", escaped in the pattern).
+      bytes, n = bytes:gsub("%(\x00" .. tag .. "US\x02\x00..", "(\x00" .. tag .. "US\x02\x00\xff\xff", 1)
+      H.eq(n, 1, name .. " attribute")
+    end
+    return write_file(dir .. "/" .. name, bytes)
+  end
+  -- JPEG-LS: 4 kB of compressed data cannot hold 8 GiB.
+  H.raises(function() smia.io.read_array(patched("MR_small_jpeg_ls_lossless.dcm")) end, "cannot hold 65535x65535")
+  -- RLE: GDCM sizes its buffer from the attributes while parsing, past the cap the file's size sets.
+  H.raises(function() smia.io.read_array(patched("SC_rgb_rle_2frame.dcm")) end, "more memory than its size allows")
+  -- Uncompressed: the pixel data is far shorter than the image.
+  H.raises(function() smia.io.read_array(patched("CT_small.dcm")) end, "truncated")
+  -- Lossless JPEG: GDCM takes the size from the JPEG stream, which is right.
+  H.same(smia.io.read_array(patched("SC_rgb_jpeg_gdcm.dcm")):shape(), {1, 100, 100, 3}, "JPEG's own size")
+  H.rmdir(dir)
+end
+
 function tests.datasets_read_dicom_folders()
   local dir = H.tmpdir()
   assert(os.execute('mkdir -p "' .. dir .. '/ct" "' .. dir .. '/mr"'))
@@ -186,7 +212,8 @@ function tests.datasets_read_dicom_folders()
   H.rmdir(dir)
 end
 
--- Truncated files and flipped bytes of every test file, read in a loop by a child process:
+-- Truncated files, corrupt lengths and flipped bytes of every test file, read in a loop by a
+-- child process:
 -- each must give a Lua error or an image, and the child must finish (a crash would show as
 -- its exit status). Deterministic: the mutations come from a fixed linear congruential series.
 function tests.malformed_files_fuzzed_in_a_child()
@@ -210,8 +237,12 @@ for _, name in ipairs(names) do
   f:close()
   for round = 1, rounds do
     local mutated
-    if round % 2 == 1 then
+    if round % 3 == 1 then
       mutated = bytes:sub(1, random(#bytes))
+    elseif round % 3 == 2 then
+      -- A corrupt length (or size): four bytes of 0xFFFFFFF0 somewhere.
+      local at = random(#bytes - 4)
+      mutated = bytes:sub(1, at) .. "\xf0\xff\xff\xff" .. bytes:sub(at + 5)
     else
       local b = {bytes:byte(1, -1)}
       for _ = 1, 1 + random(8) do
@@ -235,7 +266,7 @@ for _, name in ipairs(names) do
 end
 print(("fuzz: %d read, %d refused"):format(read, failed))
 ]=])
-  local rounds = 24
+  local rounds = 30
   local command = ("%s %s %s %s %d 2>&1"):format(H.quote(H.host()), H.quote(script), H.quote(data), H.quote(dir), rounds)
   local pipe = assert(io.popen(command))
   local output = pipe:read("a")

@@ -36,6 +36,12 @@ public protocol DatasetSource {
     var count: Int { get }
     /// Sample `index` (0-based, in range): checked, or a thrown error naming the file.
     func sample(_ index: Int) throws -> Sample
+    /// The file sample `index` (0-based, in range) is read from, if it has one.
+    func file(_ index: Int) -> String?
+}
+
+extension DatasetSource {
+    public func file(_ index: Int) -> String? { nil }
 }
 
 /// A dataset: its task, class names and channel count, and samples by 0-based index.
@@ -57,6 +63,11 @@ public final class Dataset {
     }
 
     public var count: Int { source.count }
+
+    /// The image file of sample `index` (0-based), for datasets read from files; nil otherwise.
+    public func file(_ index: Int) -> String? {
+        index >= 0 && index < count ? source.file(index) : nil
+    }
 
     /// Sample `index`, 0-based.
     public func sample(_ index: Int) throws -> Sample {

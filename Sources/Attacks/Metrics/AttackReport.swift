@@ -27,6 +27,13 @@ public struct AttackReport {
     public let psnr: Float
     /// Nil for images not larger than SSIM's 11×11 window.
     public let ssim: Float?
+    /// The same per image, for per-image results (`consistencyPerImage` NaN where an image has
+    /// no cosine).
+    public let l0PerImage: [Float]
+    public let variancePerImage: [Float]
+    public let consistencyPerImage: (mean: [Float], positive: [Float])?
+    public let psnrPerImage: [Float]
+    public let ssimPerImage: [Float]?
     public let forwards: Int
     public let gradients: Int
     public let seconds: Double
@@ -51,19 +58,21 @@ public struct AttackReport {
         cleanAgreement = try task.agreement(cleanOutput, labels: labels)
         cleanCorrect = try task.success(cleanOutput, labels: labels, targeted: false).map { !$0 }
         agreement = try task.agreement(output, labels: labels)
-        let (linf, l2, l0) = try withoutGrad { () throws -> ([Float], [Float], Float) in
+        (linf, l2) = try withoutGrad { () throws -> ([Float], [Float]) in
             let eta = try adversarial - clean
-            return (try eta.normPerSample(p: .infinity).storage, try eta.normPerSample(p: 2).storage,
-                    try PerturbationMetrics.norms(clean: clean, adversarial: adversarial).l0)
+            return (try eta.normPerSample(p: .infinity).storage, try eta.normPerSample(p: 2).storage)
         }
-        self.linf = linf
-        self.l2 = l2
-        self.l0 = l0
-        variance = try withoutGrad { try PerturbationMetrics.variance(clean: clean, adversarial: adversarial) }
+        l0PerImage = try withoutGrad { try PerturbationMetrics.l0PerImage(clean: clean, adversarial: adversarial) }
+        variancePerImage = try withoutGrad { try PerturbationMetrics.variancePerImage(clean: clean, adversarial: adversarial) }
+        consistencyPerImage = try withoutGrad { try PerturbationMetrics.consistencyPerImage(updates: result.updates) }
+        psnrPerImage = try withoutGrad { try PerturbationMetrics.psnrPerImage(clean: clean, adversarial: adversarial) }
+        ssimPerImage = clean.rank == 4 && clean.shape[2] > 11 && clean.shape[3] > 11
+            ? try PerturbationMetrics.ssimPerImage(clean: clean, adversarial: adversarial) : nil
+        l0 = Self.mean(l0PerImage)
+        variance = Self.mean(variancePerImage)
         consistency = try withoutGrad { try PerturbationMetrics.consistency(updates: result.updates) }
-        psnr = try withoutGrad { try PerturbationMetrics.psnr(clean: clean, adversarial: adversarial) }
-        ssim = clean.rank == 4 && clean.shape[2] > 11 && clean.shape[3] > 11
-            ? try PerturbationMetrics.ssim(clean: clean, adversarial: adversarial) : nil
+        psnr = Self.mean(psnrPerImage)
+        ssim = ssimPerImage.map(Self.mean)
         forwards = result.forwards
         gradients = result.gradients
         seconds = result.seconds
@@ -95,7 +104,9 @@ public struct AttackReport {
     public var meanLinf: Float { mean(linf) }
     public var meanL2: Float { mean(l2) }
 
-    private func mean(_ values: [Float]) -> Float {
+    private func mean(_ values: [Float]) -> Float { Self.mean(values) }
+
+    private static func mean(_ values: [Float]) -> Float {
         values.isEmpty ? 0 : values.reduce(0, +) / Float(values.count)
     }
 }

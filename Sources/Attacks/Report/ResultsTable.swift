@@ -78,9 +78,25 @@ public struct ResultsTable {
         return out
     }
 
+    /// With `metadata` (the run's settings, name → text), `results.csv` starts with one
+    /// `# name: value` line per entry and `results.json` is `{"run": {...}, "results": [rows]}`.
+    public var metadata: [(String, String)] = []
+
+    /// `# name: value` lines for the CSV (line breaks in values become spaces).
+    private func csvComments() -> String {
+        metadata.map { "# \($0): \($1.replacingOccurrences(of: "\n", with: " "))\n" }.joined()
+    }
+
+    /// The JSON of `rows`, inside `{"run": ..., "results": ...}` when there is metadata.
+    public func json() -> String {
+        guard !metadata.isEmpty else { return rowsJSON() }
+        let run = metadata.map { "    \(jsonStringLiteral($0)): \(jsonStringLiteral($1))" }.joined(separator: ",\n")
+        return "{\n  \"run\": {\n\(run)\n  },\n  \"results\": " + rowsJSON() + "}\n"
+    }
+
     /// An array with one object per row: `task`, `method`, then each figure; NaN and infinities
     /// become null.
-    public func json() -> String {
+    private func rowsJSON() -> String {
         let objects = rows.map { row -> String in
             var fields = ["\"task\": \(jsonStringLiteral(row.task))", "\"method\": \(jsonStringLiteral(row.method))"]
             for name in Self.columns(of: [row]) {
@@ -98,7 +114,7 @@ public struct ResultsTable {
     @discardableResult
     public func write(to directory: String, title: String? = nil, markdown text: String? = nil) throws -> [String] {
         try makeDirectory(directory)
-        let files = [("tables.md", text ?? markdown(title: title)), ("results.csv", csv()), ("results.json", json())]
+        let files = [("tables.md", text ?? markdown(title: title)), ("results.csv", csvComments() + csv()), ("results.json", json())]
         return try files.map { name, text in
             let path = (directory as NSString).appendingPathComponent(name)
             try writeAtomically(Array(text.utf8), to: path, format: "report")

@@ -12,8 +12,22 @@
 --     classes = {1, 2},                      -- segmentation: classes averaged in jaccard and dice
 --     threshold = 0.3,                       -- detection: the decoder's score threshold
 --     keep = 8,                              -- images kept for pictures (rows.examples)
---     progress = true,                       -- a progress line on stderr (default: if a terminal)
+--     progress = true,                       -- a line per finished batch on stderr, with the
+--                                            -- time left (default: if stderr is a terminal)
+--     out = "runs/a",                        -- per-image results: out/per_image.jsonl and .csv
+--     resume = true,                         -- continue the run in `out` (see below)
+--     shard = {k, n},                        -- batches k+1, k+1+n, ... only (0 <= k < n)
+--     fields = {eps = 8/255},                -- extra fields of every row (sweeps)
+--     save = "runs/a/adv",                   -- adversarial images: save/<task>/<method>/<index>.npy
+--     save_format = "png",                   -- or 16-bit PNGs (default "npy", float32)
 --   }
+--
+-- With `out`, the rows of every image (smia.per_image: identity, truth, predictions, success,
+-- norms, ...) are appended to out/per_image.jsonl, and flushed, as each batch finishes; the
+-- images kept for pictures go to out/examples/. A rerun with `resume = true` computes only the
+-- batches whose rows are not all there (a batch cut by a crash is computed again); without it
+-- the rows of the same task and fields are replaced. After smia.stop_on_signals(), SIGINT or
+-- SIGTERM ends the loop after the current batch, and rows.complete is false.
 --
 -- Rows: {task, method = "clean", accuracy, fpr} (classification), {task, method = "clean",
 -- pixel_accuracy, jaccard, dice} (segmentation) or {task, method = "clean", map50, iou}
@@ -24,8 +38,10 @@
 -- adversarial images plus success_rate (over the images the model got right before the
 -- attack, see smia.attack), linf, l2, l0, var, cos_mean and cos_positive (attacks
 -- built with record = true), psnr, ssim, forwards and gradients per image, seconds_per_image.
--- Task metrics pool the whole set (accuracy over all images, IoU over all pixels); the
--- perturbation figures are means over images.
+-- Every figure is computed from the per-image rows (smia.per_image.summarize), so rows of
+-- shards or of a resumed run summarize to the same values: task metrics pool the whole set
+-- (accuracy over all images, IoU over all pixels); the perturbation figures are means over
+-- images (cos_mean and cos_positive: of each image's consecutive updates).
 -- rows.examples = {x, y, predictions, methods = {{name, x_adv, predictions}, ...}} for the
 -- kept images; predictions are class labels (N) or label maps (N, H, W), or for detection lists
 -- of boxes per image (y too), so that a column of smia.report.figure is
@@ -34,7 +50,8 @@ local smia = ...
 local T = smia.tensor
 
 local known = {model = true, data = true, attacks = true, n = true, batch_size = true, task = true,
-               fpr = true, classes = true, keep = true, progress = true, threshold = true}
+               fpr = true, classes = true, keep = true, progress = true, threshold = true,
+               out = true, resume = true, shard = true, fields = true, save = true, save_format = true}
 
 local function fail(message) error("smia.eval: " .. message, 3) end
 
@@ -63,6 +80,29 @@ local function check_options(o)
       fail(("attacks[%d] must be {name, attack}"):format(i))
     end
   end
+  for _, name in ipairs{"out", "save"} do
+    if o[name] ~= nil and (type(o[name]) ~= "string" or o[name] == "") then
+      fail(("'%s' must be a folder name, got %s"):format(name, tostring(o[name])))
+    end
+  end
+  if o.save_format ~= nil and o.save_format ~= "npy" and o.save_format ~= "png" then
+    fail(("'save_format' must be \"npy\" or \"png\", got %s"):format(tostring(o.save_format)))
+  end
+  if o.resume and not o.out then fail("'resume' needs 'out', the folder of the run to continue") end
+  if o.shard ~= nil then
+    local k, count = type(o.shard) == "table" and o.shard[1], type(o.shard) == "table" and o.shard[2]
+    if math.type(k) ~= "integer" or math.type(count) ~= "integer" or count < 1 or k < 0 or k >= count then
+      fail("'shard' must be {k, n} with integers 0 <= k < n")
+    end
+  end
+  if o.fields ~= nil then
+    if type(o.fields) ~= "table" then fail("'fields' must be a table of names to numbers or strings") end
+    for k, v in pairs(o.fields) do
+      if type(k) ~= "string" or (type(v) ~= "number" and type(v) ~= "string") or smia.per_image.reserved(k) then
+        fail(("'fields' must map new names to numbers or strings, got %s = %s"):format(tostring(k), tostring(v)))
+      end
+    end
+  end
   for _, name in ipairs{"n", "batch_size", "keep"} do
     local v = o[name]
     if v ~= nil and (math.type(v) ~= "integer" or v < (name == "keep" and 0 or 1)) then
@@ -80,51 +120,15 @@ local function predict(model, x, task, o)
   return smia.no_grad(function() return model(x):argmax(2) end)
 end
 
--- Lists of boxes per image, concatenated (batches) or cut (examples).
-local function join(lists)
-  local out = {}
-  for _, list in ipairs(lists) do
-    for _, v in ipairs(list) do out[#out + 1] = v end
-  end
-  return out
-end
-
 local function first(list, count)
   local out = {}
   for i = 1, math.min(count, #list) do out[i] = list[i] end
   return out
 end
 
--- The task metrics of predictions against truths, as fields of row.
-local function task_metrics(row, task, pred, y, o)
-  if task == "classification" then
-    row.accuracy = smia.metrics.accuracy(pred, y)
-    if o.fpr then row.fpr = smia.metrics.fpr(pred, y) end
-  elseif task == "detection" then
-    row.map50 = smia.metrics.map(pred, y)
-    row.iou = smia.metrics.mean_box_iou(pred, y)
-  else
-    local options = o.classes and {classes = o.classes} or nil
-    row.pixel_accuracy = smia.metrics.pixel_accuracy(pred, y)
-    row.jaccard = smia.metrics.iou(pred, y, options)
-    row.dice = smia.metrics.dice(pred, y, options)
-  end
-  return row
-end
-
--- Perturbation figures averaged over images (weighted by batch size), costs summed.
-local averaged = {"success_rate", "linf", "l2", "l0", "var", "cos_mean", "cos_positive", "psnr", "ssim"}
-local summed = {"forwards", "gradients", "seconds"}
-
 local function slice(t, count)
   if type(t) == "table" then return first(t, count) end
   return t:narrow(1, 1, count)
-end
-
--- Batches of labels or predictions as one: tensors along dimension 1, box lists joined.
-local function concat(parts)
-  if type(parts[1]) == "table" then return join(parts) end
-  return T.cat(parts, 1)
 end
 
 local function evaluate(o)
@@ -135,64 +139,65 @@ local function evaluate(o)
   local progress = o.progress
   if progress == nil then progress = smia.is_terminal(2) end
 
-  local truths, clean_preds = {}, {}
-  local per_attack = {}
-  for i, entry in ipairs(o.attacks) do per_attack[i] = {preds = {}, sums = {}, weights = {}} end
-  local examples = {methods = {}}
-  local started = smia.clock()
-
   local batches = (n + bs - 1) // bs
+  local methods = {"clean"}
+  for i, entry in ipairs(o.attacks) do methods[i + 1] = entry[1] end
+  local plan = smia.per_image.plan{out = o.out, resume = o.resume, shard = o.shard, task = task_name,
+                                   fields = o.fields, methods = methods, batches = batches, batch_size = bs, n = n}
+  local examples = {methods = {}}
+  local started, todo, finished = smia.clock(), 0, 0
   for b = 1, batches do
-    local first, last = (b - 1) * bs + 1, math.min(b * bs, n)
-    local indices = {}
-    for i = first, last do indices[#indices + 1] = i end
-    local batch = ds:batch(indices)
-    local count = #indices
-    truths[b] = batch.y
-    clean_preds[b] = predict(model, batch.x, ds.task, o)
-    if b == 1 and keep > 0 then
-      local k = math.min(keep, count)
-      examples.x, examples.y, examples.predictions = slice(batch.x, k), slice(batch.y, k), slice(clean_preds[1], k)
-    end
-    for i, entry in ipairs(o.attacks) do
-      local name, attack = entry[1], entry[2]
+    if plan:todo(b) then todo = todo + 1 end
+  end
+
+  for b = 1, batches do
+    if plan:todo(b) then
+      local first, last = (b - 1) * bs + 1, math.min(b * bs, n)
+      local indices, files = {}, {}
+      for i = first, last do
+        indices[#indices + 1] = i
+        files[#files + 1] = ds:file(i)
+      end
+      local batch = ds:batch(indices)
+      local count = #indices
+      local clean_pred = predict(model, batch.x, ds.task, o)
+      local kept = b == 1 and keep > 0 and math.min(keep, count)
+      if kept then
+        examples.x, examples.y, examples.predictions = slice(batch.x, kept), slice(batch.y, kept), slice(clean_pred, kept)
+      end
+      local runs = {}
+      for i, entry in ipairs(o.attacks) do
+        local name, attack = entry[1], entry[2]
+        local x_adv, stats = attack:run(model, batch.x, batch.y)
+        local pred = predict(model, x_adv, ds.task, o)
+        runs[i] = {name, pred, stats}
+        if kept then examples.methods[i] = {name = name, x_adv = slice(x_adv, kept), predictions = slice(pred, kept)} end
+        if o.save then smia.per_image.save_adversarial(o.save, task_name, name, indices, x_adv, o.save_format) end
+      end
+      -- The pictures' images first: a batch whose rows are on disk has them there too.
+      if kept then plan:save_examples(examples) end
+      plan:finish(b, smia.per_image.batch_rows{task = task_name, kind = ds.task, fields = o.fields, batch = b,
+                                               indices = indices, files = #files > 0 and files or nil,
+                                               classes = #ds.classes, y = batch.y, clean = clean_pred, attacks = runs})
+      finished = finished + 1
       if progress then
-        io.stderr:write(("\r%s: batch %d/%d, %s (%.0f s)   "):format(task_name, b, batches, name, smia.clock() - started))
+        local elapsed = smia.clock() - started
+        io.stderr:write(("%s: batch %d/%d done (%d of %d batches here), %.0f s, about %.0f s left\n")
+          :format(task_name, b, batches, finished, todo, elapsed, elapsed / finished * (todo - finished)))
         io.stderr:flush()
       end
-      local x_adv, stats = attack:run(model, batch.x, batch.y)
-      local acc = per_attack[i]
-      acc.preds[b] = predict(model, x_adv, ds.task, o)
-      for _, key in ipairs(averaged) do
-        if type(stats[key]) == "number" and stats[key] == stats[key] then
-          -- success_rate counts only the images the model got right before the attack.
-          local weight = key == "success_rate" and stats.clean_correct or count
-          acc.sums[key] = (acc.sums[key] or 0) + stats[key] * weight
-          acc.weights[key] = (acc.weights[key] or 0) + weight
-        end
-      end
-      for _, key in ipairs(summed) do acc.sums[key] = (acc.sums[key] or 0) + (stats[key] or 0) end
-      if b == 1 and keep > 0 then
-        local k = math.min(keep, count)
-        examples.methods[i] = {name = name, x_adv = slice(x_adv, k), predictions = slice(acc.preds[1], k)}
-      end
     end
+    if smia.stop_requested() then break end
   end
-  if progress then io.stderr:write(("\r%s: %d images, %d attacks, %.1f s%s\n"):format(task_name, n, #o.attacks, smia.clock() - started, string.rep(" ", 20))) end
+  -- Resumed after the first batch: its images come back from the folder.
+  if keep > 0 and not examples.x and o.resume and plan.done[1] then
+    examples = plan:load_examples() or examples
+  end
 
-  local y = concat(truths)
-  local rows = {examples = examples}
-  rows[1] = task_metrics({task = task_name, method = "clean"}, ds.task, concat(clean_preds), y, o)
-  for i, entry in ipairs(o.attacks) do
-    local acc = per_attack[i]
-    local row = task_metrics({task = task_name, method = entry[1]}, ds.task, concat(acc.preds), y, o)
-    for _, key in ipairs(averaged) do
-      if acc.weights[key] then row[key] = acc.sums[key] / acc.weights[key] end
-    end
-    row.forwards, row.gradients = acc.sums.forwards / n, acc.sums.gradients / n
-    row.seconds_per_image = acc.sums.seconds / n
-    rows[#rows + 1] = row
-  end
+  local rows = smia.per_image.summarize(plan:rows(), {fpr = o.fpr, classes = o.classes})
+  rows.examples = examples
+  rows.complete = plan:complete()
+  if o.out then plan:write_csv() end
   return rows
 end
 

@@ -408,7 +408,8 @@ end
 ---   schedule = function of the step (0 for the first) setting optimizer.lr before each step;
 ---   clip_grad_norm = max norm; checkpoint = path: the best epoch's weights (by the metric,
 ---     or the training loss without val), written atomically; quiet = true: no progress lines.
---- Prints one line per epoch on stderr when it is a terminal (or with quiet = false). Returns {epochs = {{epoch, loss, metric, lr, seconds}},
+--- Prints one line per epoch on stderr, with the time left, when it is a terminal (or with
+--- quiet = false: in a batch job's log too). Returns {epochs = {{epoch, loss, metric, lr, seconds}},
 --- best_epoch =, best =}; the model is left in eval mode.
 function train.fit(o)
   local c, problem = configure(o)
@@ -419,6 +420,7 @@ function train.fit(o)
   local rng = train.rng(c.seed)
   local history = {epochs = {}}
   local step = 0
+  local fit_started = smia.clock()
   for epoch = 1, c.epochs do
     local started = smia.clock()
     model:train()
@@ -456,8 +458,8 @@ function train.fit(o)
     local seconds = smia.clock() - started
     history.epochs[epoch] = {epoch = epoch, loss = loss, metric = metric, lr = opt.lr, seconds = seconds}
     if not c.quiet then
-      io.stderr:write(("epoch %d/%d  loss %.4f%s  lr %.3g  %.1f s%s\n"):format(epoch, c.epochs, loss,
-        metric and ("  val %.4f"):format(metric) or "", opt.lr or 0, seconds,
+      io.stderr:write(("epoch %d/%d  loss %.4f%s  lr %.3g  %.1f s, about %.0f s left%s\n"):format(epoch, c.epochs, loss,
+        metric and ("  val %.4f"):format(metric) or "", opt.lr or 0, seconds, (smia.clock() - fit_started) / epoch * (c.epochs - epoch),
         improved and c.checkpoint and "  saved" or ""))
     end
   end

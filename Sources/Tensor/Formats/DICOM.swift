@@ -15,8 +15,9 @@ import CDICOM
 /// and JPEG 2000's YBR_RCT and YBR_ICT are undone by the decoder. Palette indices (PALETTE
 /// COLOR) are read by `readArray` as the stored indices; `readImage` refuses them, as it does
 /// other colour spaces. Rescale applies to one-sample images; Modality and VOI LUT sequences are
-/// not applied. Sizes are checked (the central element limit, `elementCount`) before anything
-/// of the image's size is allocated.
+/// not applied. Sizes are checked (the central element limit, `elementCount`; and for compressed
+/// data, at most 2000 times its size beyond 64 MiB, in `Sources/CDICOM`) before anything of the
+/// image's size is allocated.
 public enum DICOM {
     /// How `readImage` maps values to [0, 1]: `(x - (center - width/2)) / width`, clipped, as
     /// `Tensor.window`; for MONOCHROME1 (where low values are bright) the result is inverted.

@@ -41,15 +41,17 @@ public enum PNGImage {
         try decodeImage(bytes, labels: true) { TensorError("png: \(source): labels: \($0)") }
     }
 
-    /// Writes C×H×W (C = 1 or 3), 1×C×H×W or H×W values, clamped to [0, 1], as an 8-bit PNG.
-    public static func write(path: String, tensor: Tensor) throws {
-        let bytes = try encodeImage(tensor, context: "png: \(path): ")
+    /// Writes C×H×W (C = 1 or 3), 1×C×H×W or H×W values, clamped to [0, 1], as an 8-bit PNG,
+    /// or with `bits` 16 a 16-bit one (values × 65535: steps of 1/65535, so that a perturbation
+    /// of 0.5/255 survives; `read` gives the values back within 0.5/65535).
+    public static func write(path: String, tensor: Tensor, bits: Int = 8) throws {
+        let bytes = try encodeImage(tensor, bits: bits, context: "png: \(path): ")
         try writeAtomically(bytes, to: path, format: "png")
     }
 
     /// The bytes `write` puts in the file.
-    public static func encode(_ tensor: Tensor) throws -> [UInt8] {
-        try encodeImage(tensor, context: "png: ")
+    public static func encode(_ tensor: Tensor, bits: Int = 8) throws -> [UInt8] {
+        try encodeImage(tensor, bits: bits, context: "png: ")
     }
 
     /// Writes an H×W (or 1×H×W) tensor of integers in 0...255 as an 8-bit gray PNG.
@@ -302,6 +304,15 @@ private func readPaletteIndices(_ image: UnsafeMutablePointer<png_image>, width:
 
 /// Interleaved 8-bit samples through `png_image_write_to_memory`.
 private func writePNG(_ samples: [UInt8], width: Int, height: Int, channels: Int, context: String) throws -> [UInt8] {
+    try samples.withUnsafeBytes {
+        try writePNG($0, sixteenBit: false, width: width, height: height, channels: channels, context: context)
+    }
+}
+
+/// Interleaved 8 or 16-bit samples (native byte order; libpng writes them big-endian). 16-bit
+/// samples are written as they are (libpng's linear format, no gamma conversion).
+private func writePNG(_ samples: UnsafeRawBufferPointer, sixteenBit: Bool, width: Int, height: Int, channels: Int,
+                      context: String) throws -> [UInt8] {
     let image = UnsafeMutablePointer<png_image>.allocate(capacity: 1)
     image.initialize(to: png_image())
     defer {
@@ -311,17 +322,16 @@ private func writePNG(_ samples: [UInt8], width: Int, height: Int, channels: Int
     image.pointee.version = UInt32(PNG_IMAGE_VERSION)
     image.pointee.width = UInt32(width)
     image.pointee.height = UInt32(height)
-    image.pointee.format = channels == 3 ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0
-    let stride = Int32(width * channels)
+    image.pointee.format = (channels == 3 ? UInt32(PNG_FORMAT_FLAG_COLOR) : 0)
+        | (sixteenBit ? UInt32(PNG_FORMAT_FLAG_LINEAR) : 0)
+    let stride = Int32(width * channels)  // in samples, whatever their size
 
     var capacity = samples.count + samples.count / 8 + height + 4096
     for _ in 0 ..< 2 {
         var out = [UInt8](repeating: 0, count: capacity)
         var size = png_alloc_size_t(capacity)
         let ok = out.withUnsafeMutableBytes { memory in
-            samples.withUnsafeBytes { buffer in
-                png_image_write_to_memory(image, memory.baseAddress, &size, 0, buffer.baseAddress, stride, nil)
-            }
+            png_image_write_to_memory(image, memory.baseAddress, &size, 0, samples.baseAddress, stride, nil)
         }
         if ok != 0 {
             out.removeSubrange(Int(size)...)
@@ -357,21 +367,31 @@ private func imageLayout(_ shape: [Int], allowColor: Bool, context: String) thro
     return layout
 }
 
-private func encodeImage(_ tensor: Tensor, context: String) throws -> [UInt8] {
+private func encodeImage(_ tensor: Tensor, bits: Int, context: String) throws -> [UInt8] {
+    guard bits == 8 || bits == 16 else { throw TensorError("\(context)bits must be 8 or 16, got \(bits)") }
     let (c, h, w) = try imageLayout(tensor.shape, allowColor: true, context: context)
     let pixels = h * w
-    var samples = [UInt8](repeating: 0, count: pixels * c)
     let v = tensor.storage
-    for ch in 0 ..< c {
-        for p in 0 ..< pixels {
-            let x = v[ch * pixels + p]
-            guard !x.isNaN else {
-                throw TensorError("\(context)the image has NaN at channel \(ch), row \(p / w), column \(p % w)")
+    // Interleaved samples, value × top (255 or 65535), rounded.
+    func interleaved<Sample: FixedWidthInteger & UnsignedInteger>(_ top: Float, as _: Sample.Type) throws -> [Sample] {
+        var samples = [Sample](repeating: 0, count: pixels * c)
+        for ch in 0 ..< c {
+            for p in 0 ..< pixels {
+                let x = v[ch * pixels + p]
+                guard !x.isNaN else {
+                    throw TensorError("\(context)the image has NaN at channel \(ch), row \(p / w), column \(p % w)")
+                }
+                samples[p * c + ch] = Sample((min(max(x, 0), 1) * top).rounded())
             }
-            samples[p * c + ch] = UInt8((min(max(x, 0), 1) * 255).rounded())
+        }
+        return samples
+    }
+    if bits == 16 {
+        return try interleaved(65535, as: UInt16.self).withUnsafeBytes {
+            try writePNG($0, sixteenBit: true, width: w, height: h, channels: c, context: context)
         }
     }
-    return try writePNG(samples, width: w, height: h, channels: c, context: context)
+    return try writePNG(try interleaved(255, as: UInt8.self), width: w, height: h, channels: c, context: context)
 }
 
 private func encodeLabelImage(_ labels: Tensor, context: String) throws -> [UInt8] {

@@ -54,6 +54,8 @@ public struct FileSource: DatasetSource {
 
     public var count: Int { entries.count }
 
+    public func file(_ index: Int) -> String? { entries[index].image }
+
     public func sample(_ index: Int) throws -> Sample {
         let e = entries[index]
         var image = try ImageFile.read(path: e.image, window: window)
