@@ -56,6 +56,10 @@ entry("smia.memory", "smia.memory()", "Resident bytes of the process, and bytes 
 entry("smia.gc_threshold", "smia.gc_threshold([bytes])", [[
 Native tensor bytes handed to Lua between forced full collections (so loops making large tensors
 run in flat memory); sets it when given; returns the previous value.]])
+entry("smia.system", "smia.system()", "`{threads =, blas =, kernel =}`: the cores the kernels use, OpenBLAS's configuration and its CPU kernel.")
+entry({"smia.stop_on_signals", "smia.stop_requested"}, "smia.stop_on_signals() / smia.stop_requested()", [[
+From then on SIGINT and SIGTERM only set a flag (a second one ends the process) / whether one came:
+long loops, such as smia.eval's batches, end early to save what is done.]])
 entry("smia.options_read", "smia.options_read(f, ...)", [[
 Calls `f(...)` and returns the option tables the constructors it called read: a list of
 `{function =, names =, positional =, defaults = {{name, default}, ...}}`, then `true`, or `false`
@@ -456,8 +460,15 @@ R.stats = {
   {"success", "per image, 1 where the attack succeeded (tensor (N))"},
   {"sample_accuracy", "per image, 1 or 0 (classification) or the pixel accuracy (segmentation), after the attack", "classification, segmentation"},
   {"sample_recall", "per image, the share of its true boxes detected after the attack", "detection"},
+  {"sample_clean_correct", "per image, 1 where the model got it right before the attack (counted in success_rate)"},
   {"sample_linf", "per image ‖η‖∞ (N)"},
   {"sample_l2", "per image ‖η‖₂ (N)"},
+  {"sample_l0", "per image, the count of changed values"},
+  {"sample_var", "per image, the variance of η"},
+  {"sample_psnr", "per image PSNR (dB)"},
+  {"sample_ssim", "per image SSIM", "images larger than 11x11"},
+  {"sample_cos_mean", "per image, the mean cosine of consecutive updates (NaN without any)", "record = true"},
+  {"sample_cos_positive", "per image, the share of positive cosines", "record = true"},
   {"updates", "the update of each iteration (a list of tensors)", "record = true"},
 }
 
@@ -500,13 +511,19 @@ perturbation figures are means over images. `rows.examples` keeps the first imag
               batch_size = "images per batch (default 32)", task = "the rows' task name (default: the dataset's name)",
               fpr = "classification: add the false positive rate", classes = "segmentation: classes averaged in jaccard and dice",
               threshold = "detection: the decoder's score threshold", keep = "images kept for pictures (default 8)",
-              progress = "a progress line on stderr (default: when it is a terminal)"},
+              progress = "a line per finished batch on stderr with the time left (default: when it is a terminal)",
+              out = "folder of per-image results: out/per_image.jsonl (appended as each batch finishes) and .csv",
+              resume = "continue the run in `out`: batches whose rows are all there are not computed again",
+              shard = "`{k, n}`: batches k+1, k+1+n, ... only (0 <= k < n)", fields = "extra fields of every row (sweeps: `{eps = 8/255}`)",
+              save = "folder of the adversarial images: save/<task>/<method>/<index>.npy",
+              save_format = "'npy' (float32, default) or 'png' (16-bit)"},
    lua_options = {"check_options", "known"}})
 
 section("smia.report", "Reports", [[
 Results are a list of rows, each `{task =, method =, <figures by name>}` (fractions, not percent).]])
 entry("smia.report.write", "smia.report.write(rows, dir[, options])", "Writes dir/tables.md, dir/results.csv and dir/results.json atomically; returns their paths.",
-  {options = {title = "heading of tables.md", markdown = "text of tables.md instead of the generated tables"},
+  {options = {title = "heading of tables.md", markdown = "text of tables.md instead of the generated tables",
+              run = "the run's settings `{name = value}`: `# name: value` lines first in the CSV, and the JSON becomes `{\"run\": {...}, \"results\": [rows]}`"},
    call = function() return smia.report.write({}, "/nonexistent/smia-help", {}) end})
 entry("smia.report.markdown", "smia.report.markdown(rows[, options])", "The Markdown tables (one per task).",
   {options = {title = "heading", columns = "the figures shown, in order"}, call = function() return smia.report.markdown({}, {}) end})
@@ -552,6 +569,7 @@ entry("smia.data.boxes", "smia.data.boxes{path, root, classes, channels, window}
    call = function() return smia.data.boxes{"/nonexistent.csv"} end})
 entry("Dataset:size", "ds:size()", "The number of samples (also `#ds`).")
 entry("Dataset:get", "ds:get(i)", "Sample i (1-based): the image C×H×W in [0, 1] and its target (a 0-based class, a mask H×W, or a list of boxes).")
+entry("Dataset:file", "ds:file(i)", "The image file sample i is read from (datasets of files), else nil.")
 entry("Dataset:batch", "ds:batch(positions)", "`{x = N×C×H×W, y = labels | masks | boxes per image, indices = positions}`.")
 entry("Dataset:batches", "ds:batches{size, shuffle, seed, drop_last}", "An iterator of batches: `for b in ds:batches{size = 64} do ... end`.",
   {options = {size = "batch size", shuffle = "random order", seed = "the order's seed (default: the stream of smia.seed, a new order each call)",
@@ -568,8 +586,8 @@ mask = true, a label PNG as H×W of the stored integers. MONOCHROME1 images are 
   {options = {mask = "read label values instead of intensities (PNG)",
               window = "DICOM: `{center =, width =}`, 'file' (the file's own window), 'range' (the stored bit depth's range) or 'minmax' (default: the file's window, else the range)",
               frame = "DICOM: the frame, from 1 (required for multi-frame files)"}, call = function() return smia.image.read("/nonexistent.png", {}) end})
-entry("smia.image.write", "smia.image.write(path, t[, {mask}])", "C×H×W, 1×C×H×W or H×W in [0, 1] as an 8-bit PNG, atomically; with mask = true, integers 0..255.",
-  {options = {mask = "write label values"}, call = function() return smia.image.write("/nonexistent/x.png", T.zeros{1, 1, 1}, {}) end})
+entry("smia.image.write", "smia.image.write(path, t[, {mask, bits}])", "C×H×W, 1×C×H×W or H×W in [0, 1] as a PNG, atomically; with mask = true, integers 0..255.",
+  {options = {mask = "write label values", bits = "8, or 16 (lossless to 1/65535, for adversarial images)"}, call = function() return smia.image.write("/nonexistent/x.png", T.zeros{1, 1, 1}, {}) end})
 entry("smia.image.window", "smia.image.window(t, {center, width})", "CT display window: (x − (center − width/2)) / width clipped to [0, 1] (lung: center −600, width 1500).",
   {options = {center = "window centre (required)", width = "window width (required)"},
    call = function() return smia.image.window(T.zeros{1}, {center = 0, width = 1}) end})
@@ -581,7 +599,7 @@ entry("smia.image.sheet", "smia.image.sheet{images, labels | masks | boxes, ...}
 
 section("smia.io", "Files", "safetensors, `.npz`, `.npy`, NIfTI, DICOM and IDX.")
 entry("smia.io.load", "smia.io.load(path)", "A safetensors file (or `.npz`): a table name → tensor (float32), and the metadata table.")
-entry("smia.io.save", "smia.io.save(path, tensors[, metadata])", "Writes name → tensor as safetensors (float32), atomically.")
+entry("smia.io.save", "smia.io.save(path, tensors[, metadata])", "Writes name → tensor as safetensors (float32), atomically; `save(\"x.npy\", tensor)` one float32 `.npy` array, `save(\"x.npz\", {name = tensor})` an uncompressed `.npz`, as numpy.savez.")
 entry("smia.io.read_array", "smia.io.read_array(path)", "The array of a `.npy`, NIfTI-1 (`.nii`, `.nii.gz`: (Z, Y, X), scaled by slope and intercept), DICOM (`.dcm`, `.dicom` or the DICM signature: (frames, rows, columns[, 3]), rescaled by slope and intercept) or IDX file.")
 
 -- metrics ----------------------------------------------------------------------------------
@@ -632,6 +650,22 @@ entry("smia.optim.schedule.warmup", "smia.optim.schedule.warmup{steps, after}", 
 entry("Optimizer:step", "opt:step(grads)", "One update with gradients in the order of `opt:parameters()`; returns the optimizer.")
 entry("Optimizer:parameters", "opt:parameters()", "The parameter tensors, in order.")
 entry("Optimizer:type", "opt:type()", "The optimizer's name (`SGD`).")
+
+section("smia.per_image", "Per-image results", [[
+The rows of smia.eval's `out` folder, one per image and method (identity, truth, predictions,
+success, norms, ...), and the files they live in; scripts/smia.lua's --resume, --shard and --merge
+are built on them.]])
+entry("smia.per_image.batch_rows", "smia.per_image.batch_rows(b)", "The rows of one evaluated batch `{task, kind, fields, batch, indices, files, classes, y, clean, attacks = {{name, predictions, stats}, ...}}`.")
+entry("smia.per_image.group", "smia.per_image.group(row)", "The key of a row's evaluation: its task and extra fields (not its method).")
+entry("smia.per_image.reserved", "smia.per_image.reserved(name)", "Whether `name` is a field of the rows themselves (not free for extra fields).")
+entry("smia.per_image.summarize", "smia.per_image.summarize(rows[, options])", "smia.eval's result rows (one per task and method) from per-image rows.")
+entry({"smia.per_image.read", "smia.per_image.line", "smia.per_image.append"}, "smia.per_image.read(path) / line(row) / append(path, rows)",
+  "The rows of a per_image.jsonl file (a last line cut by a crash is left out) / one row as a JSON line / appends rows and flushes them.")
+entry({"smia.per_image.csv", "smia.per_image.write", "smia.per_image.write_whole"}, "smia.per_image.csv(rows) / write(dir, rows) / write_whole(path, text)",
+  "The CSV of rows / writes dir/per_image.jsonl and .csv whole / writes a file through a temporary file and a rename.")
+entry("smia.per_image.save_adversarial", "smia.per_image.save_adversarial(dir, task, method, indices, x_adv[, format])", "Adversarial images, losslessly: dir/<task>/<method>/<index>.npy (float32) or .png (16-bit).")
+entry("smia.per_image.plan", "smia.per_image.plan(options)", "smia.eval's bookkeeping of the batches to compute, done and saved in `out` (resume, shards).")
+entry({"smia.json.encode", "smia.json.decode"}, "smia.json.encode(value[, {order}]) / smia.json.decode(text)", "JSON text of a Lua value (keys of `order` first, then sorted) / the Lua value of JSON text (errors name the byte position).")
 
 section("smia.train", "Training", "The training loop of scripts/train/*.lua and its parts.")
 entry("smia.train.fit", "smia.train.fit{model, optimizer, train, ...}", [[
