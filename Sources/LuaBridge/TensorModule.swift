@@ -11,10 +11,13 @@ import Tensor
 /// indices of `t:max(dim)` / `t:min(dim)`, are 0-based so they compare with class labels
 /// (`pred:eq(y)`); add 1 to use one as a position.
 ///
-/// `t[i]` and the shape methods give new tensors (copies), not views. In-place methods
-/// (`copy_`, `add_`, `sub_`, `mul_`, `div_`, `fill_`, `zero_`, `clamp_`, `t[i] = v`) change the
-/// tensor itself and record nothing: use them on parameters between steps, not on a tensor that
-/// a recorded computation still needs for its gradient (there is no version check).
+/// Views, as in Torch7 and PyTorch: `t[i]`, `t[{...}]` (each entry a position, which removes
+/// the dimension, or a range `{first, last}`, `{}` for all), `narrow`, `select`, `slice`,
+/// `transpose` and `permute` share their values with `t`, so an in-place change to either shows
+/// in the other. The other shape methods (`reshape`, `view`, `flatten`, ...) give copies.
+/// In-place methods (`copy_`, `add_`, `sub_`, `mul_`, `div_`, `fill_`, `zero_`, `clamp_`,
+/// `t[...] = v`) change the tensor itself and record nothing: a gradient that needs a tensor
+/// changed in place after it was used is an error, as in PyTorch.
 enum TensorBindings {
     /// Pushes the `smia.tensor` table.
     static func open(_ L: OpaquePointer) {
@@ -117,8 +120,9 @@ enum TensorBindings {
         { a in a.push(try op(a.tensorOrNumber(1), a.tensorOrNumber(2))) }
     }
 
-    /// `t.name` → method; `t[i]` → the sub-tensor at position i of dimension 1 (a copy), or a
-    /// number for rank 1; `t[{i, j, ...}]` → the element (or sub-tensor) at those positions.
+    /// `t.name` → method; `t[i]` → the view at position i of dimension 1, or a number for
+    /// rank 1; `t[{...}]` → the view of those positions and ranges, or a number when every
+    /// dimension is given a position.
     private static func index(_ a: LuaArgs) throws -> Int32 {
         switch a.type(2) {
         case LUA_TSTRING:
@@ -128,65 +132,97 @@ enum TensorBindings {
             return 1
         case LUA_TNUMBER, LUA_TTABLE:
             let t = try a.tensor(1)
-            let p = try positions(a, 2, in: t)
-            if p.count == t.rank { return a.push(Double(t.storage[zip(p, t.strides).map(*).reduce(0, +)])) }
-            var r = t
-            for i in p { r = try r.select(dim: 0, index: i) }
-            return a.push(r)
+            let key = try viewKey(a, 2, in: t)
+            if let element = key.element { return a.push(Double(t.storage[element])) }
+            return a.push(try t.view(key.indices))
         default:
             lua_pushnil(a.L)
             return 1
         }
     }
 
-    /// `t[i] = v`, `t[{i, j}] = v`: v a number (fills the block) or a tensor broadcastable to it.
+    /// `t[i] = v`, `t[{...}] = v` (positions and ranges as for reading): v a number (fills the
+    /// block) or a tensor broadcastable to it. Writes through to the tensor's base.
     private static func setIndex(_ a: LuaArgs) throws -> Int32 {
         let t = try a.tensor(1)
         guard a.type(2) == LUA_TNUMBER || a.type(2) == LUA_TTABLE else {
             throw LuaError("cannot set field '\(stringValue(a.L, 2) ?? a.typeName(2))' of a tensor (only t[i] = value)")
         }
-        let p = try positions(a, 2, in: t)
-        let blockShape = Array(t.shape.dropFirst(p.count))
-        let offset = zip(p, t.strides).map(*).reduce(0, +)
-        let where_ = "t[" + (p.count == 1 ? "\(p[0] + 1)" : "{" + p.map { String($0 + 1) }.joined(separator: ", ") + "}") + "]"
-        let block: [Float]
-        if a.type(3) == LUA_TNUMBER {
-            block = [Float](repeating: Float(lua_tonumberx(a.L, 3, nil)), count: blockShape.reduce(1, *))
-        } else if let v = TensorBox.get(a.L, 3) {
-            let expanded = try? withoutGrad { try v + Tensor.zeros(blockShape) }
-            guard let expanded, expanded.shape == blockShape else {
-                throw LuaError("cannot assign a tensor of size \(describeShape(v.shape)) to \(where_) of size \(describeShape(blockShape))")
-            }
-            block = expanded.storage
-        } else {
-            throw LuaError("cannot assign a \(a.typeName(3)) to \(where_) (number or tensor expected)")
+        let key = try viewKey(a, 2, in: t)
+        if let element = key.element, a.type(3) == LUA_TNUMBER {
+            // One element: written directly, without a view (loops set values one by one).
+            let v = Float(lua_tonumberx(a.L, 3, nil))
+            t.withMutableValues { $0[element] = v }
+            return 0
         }
-        t.withMutableValues { values in
-            for k in 0..<block.count { values[offset + k] = block[k] }
+        let block = try withoutGrad { try t.view(key.indices) }
+        if a.type(3) == LUA_TNUMBER {
+            let v = Float(lua_tonumberx(a.L, 3, nil))
+            block.withMutableValues { values in for i in values.indices { values[i] = v } }
+        } else if let v = TensorBox.get(a.L, 3) {
+            let expanded = try? withoutGrad { try v + Tensor.zeros(block.shape) }
+            guard let expanded, expanded.shape == block.shape else {
+                throw LuaError("cannot assign a tensor of size \(describeShape(v.shape)) to \(key.description) of size \(describeShape(block.shape))")
+            }
+            try block.assign(expanded)
+        } else {
+            throw LuaError("cannot assign a \(a.typeName(3)) to \(key.description) (number or tensor expected)")
         }
         return 0
     }
 
-    /// 0-based positions from `t[i]` or `t[{i, j, ...}]` (1-based, negative from the end).
-    private static func positions(_ a: LuaArgs, _ key: Int32, in t: Tensor) throws -> [Int] {
+    /// The dimensions `t[i]` or `t[{...}]` takes: per leading dimension a position (an integer,
+    /// 1-based, negative from the end) or a range (`{first, last}` inclusive, `{first}`, `{}` for
+    /// all). `element` is the storage offset when every dimension got a position.
+    private static func viewKey(_ a: LuaArgs, _ key: Int32, in t: Tensor) throws -> (indices: [ViewIndex], element: Int?, description: String) {
         guard t.rank > 0 else { throw LuaError("cannot index a scalar tensor (use t:item())") }
-        let given: [Int]
-        if a.type(key) == LUA_TTABLE {
-            given = try TensorBindings.integerList(a, key, what: "positions")
-            guard !given.isEmpty, given.count <= t.rank else {
-                throw LuaError("tensor index: expected 1 to \(t.rank) positions for a tensor of size \(describeShape(t.shape)), got \(given.count)")
-            }
-        } else {
-            guard let p = integerValue(a.L, key) else {
-                throw LuaError("tensor index must be an integer, got \(stringValue(a.L, key) ?? "?")")
-            }
-            given = [p]
-        }
-        return try given.enumerated().map { d, p in
+        let L = a.L
+        var indices: [ViewIndex] = []
+        var shown: [String] = []
+        func position(_ p: Int, _ d: Int) throws -> Int {
             let n = t.shape[d]
             if let i = zeroBasedPosition(p, count: n) { return i }
             throw LuaError("tensor index \(p) out of range for dimension \(d + 1) of size \(n) (expected 1..\(n) or -\(n)..-1)")
         }
+        if a.type(key) == LUA_TTABLE {
+            let count = Int(lua_rawlen(L, key))
+            guard count >= 1, count <= t.rank else {
+                throw LuaError("tensor index: expected 1 to \(t.rank) positions or ranges for a tensor of size \(describeShape(t.shape)), got \(count)")
+            }
+            for d in 0..<count {
+                lua_rawgeti(L, key, lua_Integer(d + 1))
+                defer { smia_pop(L, 1) }
+                if let p = integerValue(L, -1) {
+                    indices.append(.at(try position(p, d)))
+                    shown.append(String(p))
+                } else if lua_type(L, -1) == LUA_TTABLE {
+                    let range = try rangeBounds(L, d)
+                    let n = t.shape[d]
+                    let first = try range.isEmpty ? 0 : position(range[0], d)
+                    let last = try range.count < 2 ? (range.isEmpty ? n - 1 : first) : position(range[1], d)
+                    guard last >= first - 1 else {
+                        throw LuaError("tensor index: range {\(range[0]), \(range[1])} ends before it starts in dimension \(d + 1) of size \(n)")
+                    }
+                    indices.append(.range(start: first, end: last + 1, step: 1))
+                    shown.append("{" + range.map(String.init).joined(separator: ", ") + "}")
+                } else {
+                    throw LuaError("tensor index: entry \(d + 1) must be a position or a range {first, last}, got \(describeValue(L, -1))")
+                }
+            }
+        } else {
+            guard let p = integerValue(L, key) else {
+                throw LuaError("tensor index must be an integer, got \(stringValue(L, key) ?? "?")")
+            }
+            indices.append(.at(try position(p, 0)))
+            shown.append(String(p))
+        }
+        var element: Int?
+        if indices.count == t.rank {
+            let positions = indices.compactMap { index -> Int? in if case .at(let i) = index { return i } else { return nil } }
+            if positions.count == t.rank { element = zip(positions, t.strides).map(*).reduce(0, +) }
+        }
+        let description = "t[" + (shown.count == 1 && a.type(key) != LUA_TTABLE ? shown[0] : "{" + shown.joined(separator: ", ") + "}") + "]"
+        return (indices, element, description)
     }
 
     // MARK: - Methods
@@ -227,11 +263,11 @@ enum TensorBindings {
             let t = try a.tensor(1)
             let dims = try integers(a, from: 2, what: "dimensions")
             let order = try dims.map { d in try zeroBasedDimension(d, rank: t.rank) { a.error(2, $0) } }
-            return a.push(try t.permuted(order))
+            return a.push(try t.permutedView(order))
         }),
         ("transpose", { a in
             let t = try a.tensor(1)
-            return a.push(try t.transposed(a.dimension(2, rank: t.rank), a.dimension(3, rank: t.rank)))
+            return a.push(try t.transposedView(a.dimension(2, rank: t.rank), a.dimension(3, rank: t.rank)))
         }),
         ("slice", { a in
             let t = try a.tensor(1)
@@ -243,7 +279,7 @@ enum TensorBindings {
             let step = try a.optionalInteger(5) ?? 1
             guard step > 0 else { throw a.error(5, "step must be positive, got \(step)") }
             guard stop >= start - 1 else { throw a.error(4, "stop \(stop) is before start \(start)") }
-            return a.push(try t.slice(dim: d, start: start - 1, end: stop, step: step))
+            return a.push(try t.view(leading(t, d) + [.range(start: start - 1, end: stop, step: step)]))
         }),
         ("narrow", { a in
             let t = try a.tensor(1)
@@ -255,7 +291,7 @@ enum TensorBindings {
             guard length >= 0, start - 1 + length <= n else {
                 throw a.error(4, "length \(length) from position \(start) does not fit dimension \(d + 1) of size \(n)")
             }
-            return a.push(try t.slice(dim: d, start: start - 1, end: start - 1 + length))
+            return a.push(try t.view(leading(t, d) + [.range(start: start - 1, end: start - 1 + length, step: 1)]))
         }),
         ("select", { a in
             let t = try a.tensor(1)
@@ -266,7 +302,7 @@ enum TensorBindings {
             guard let p = zeroBasedPosition(i, count: n) else {
                 throw a.error(3, "index \(i) out of range for dimension \(d + 1) of size \(n)")
             }
-            return a.push(try t.select(dim: d, index: p))
+            return a.push(try t.view(leading(t, d) + [.at(p)]))
         }),
         ("index", { a in
             let t = try a.tensor(1)
@@ -334,6 +370,27 @@ enum TensorBindings {
             return a.push(try t.padded(pairs, value: Float(a.optionalNumber(3) ?? 0)))
         }),
     ]
+
+    /// The integers of the range table on top of the stack (entry `d` of a `t[{...}]` key).
+    private static func rangeBounds(_ L: OpaquePointer, _ d: Int) throws -> [Int] {
+        let n = Int(lua_rawlen(L, -1))
+        guard n <= 2 else {
+            throw LuaError("tensor index: a range is {first, last}, {first} or {}, got \(n) numbers for dimension \(d + 1)")
+        }
+        return try (0..<n).map { k in
+            lua_rawgeti(L, -1, lua_Integer(k + 1))
+            defer { smia_pop(L, 1) }
+            guard let v = integerValue(L, -1) else {
+                throw LuaError("tensor index: the range for dimension \(d + 1) must hold integers, got \(describeValue(L, -1))")
+            }
+            return v
+        }
+    }
+
+    /// Whole ranges for the `d` dimensions before the one a view method takes.
+    private static func leading(_ t: Tensor, _ d: Int) -> [ViewIndex] {
+        (0..<d).map { .range(start: 0, end: t.shape[$0], step: 1) }
+    }
 
     private static func reshape(_ a: LuaArgs) throws -> Int32 {
         let t = try a.tensor(1)

@@ -56,7 +56,9 @@ enum TensorBox {
         }
     }
 
-    static func get(_ L: OpaquePointer, _ index: Int32) -> Tensor? { box.get(L, index) }
+    /// The tensor at `index`; a view comes up to date with its base first, so the kernels that
+    /// read it see the base's current values.
+    static func get(_ L: OpaquePointer, _ index: Int32) -> Tensor? { box.get(L, index)?.synchronized() }
     static func isReleased(_ L: OpaquePointer, _ index: Int32) -> Bool { box.isReleased(L, index) }
     static func release(_ L: OpaquePointer, _ index: Int32) { box.release(L, index) }
 }

@@ -14,10 +14,26 @@ final class Origin {
     let name: String
     let inputs: [Tensor]
     let backward: BackwardRule
-    init(name: String, inputs: [Tensor], backward: @escaping BackwardRule) {
+    /// The versions of the inputs and of the result when the operation ran: a rule reads their
+    /// values, so an in-place change since then would give a wrong gradient.
+    let inputVersions: [Int]
+    var resultVersion: Int
+    init(name: String, inputs: [Tensor], result: Tensor, backward: @escaping BackwardRule) {
         self.name = name
         self.inputs = inputs
         self.backward = backward
+        inputVersions = inputs.map(\.version)
+        resultVersion = result.version
+    }
+
+    /// A view's result version is its base's, known once the view is linked.
+    func restampVersions(result: Tensor) { resultVersion = result.version }
+
+    /// Refuses to differentiate when an input or the result was changed in place since.
+    func checkUnchanged(result: Tensor) throws {
+        guard result.version == resultVersion, zip(inputs, inputVersions).allSatisfy({ $0.0.version == $0.1 }) else {
+            throw TensorError("grad: a tensor that the gradient of '\(name)' needs was changed by an in-place operation after it was used (change a clone, or take the gradient first)")
+        }
     }
 }
 
@@ -66,7 +82,7 @@ extension Tensor {
     @discardableResult
     func recording(_ name: String, _ inputs: [Tensor], _ backward: @escaping BackwardRule) -> Tensor {
         if GradMode.isEnabled, inputs.contains(where: { $0.needsGrad }) {
-            origin = Origin(name: name, inputs: inputs, backward: backward)
+            origin = Origin(name: name, inputs: inputs, result: self, backward: backward)
         }
         return self
     }
@@ -99,6 +115,7 @@ public func grad(of output: Tensor, wrt inputs: [Tensor], seed: Tensor? = nil) t
         for t in order.reversed() {
             let id = ObjectIdentifier(t)
             guard let origin = t.origin, reaches.contains(id), let g = grads[id] else { continue }
+            try origin.checkUnchanged(result: t)
             let needed = origin.inputs.map { reaches.contains(ObjectIdentifier($0)) }
             let inputGrads = try origin.backward(g, needed)
             for (i, input) in origin.inputs.enumerated() where needed[i] {

@@ -2,7 +2,8 @@
 ///
 /// A reference type, so the autodiff tape can tell tensors apart and attach a gradient rule to
 /// each result. Values live in a Swift array (copy-on-write), which keeps kernels simple:
-/// they borrow it as an unsafe buffer for the hot loops.
+/// they borrow it as an unsafe buffer for the hot loops. A view (`TensorView.swift`) shares
+/// its values with a base tensor.
 public final class Tensor {
     public let shape: [Int]
     public internal(set) var storage: [Float]
@@ -10,6 +11,12 @@ public final class Tensor {
     public var requiresGrad: Bool = false
     /// How this tensor was computed, when it was computed while recording. See `Tape.swift`.
     var origin: Origin?
+    /// For a view: its base, offset and strides (`TensorView.swift`).
+    var viewLink: ViewLink?
+    /// Counts the in-place writes to this tensor's values (through any of its views).
+    var ownVersion = 0
+    /// The version of the values this tensor shows: its base's for a view. The tape compares it.
+    var version: Int { viewLink?.base.ownVersion ?? ownVersion }
 
     public var count: Int { storage.count }
     public var rank: Int { shape.count }
@@ -71,18 +78,23 @@ public final class Tensor {
     /// Whether operations on this tensor must be recorded for differentiation.
     public var needsGrad: Bool { requiresGrad || origin != nil }
 
-    /// Replaces the values in place (optimizers, weight loading); the shape must match.
+    /// Replaces the values in place (optimizers, weight loading); the shape must match. A view
+    /// writes through to its base.
     public func assign(_ other: Tensor) throws {
         guard other.shape == shape else {
             throw TensorError("assign: expected size \(describeShape(shape)), got \(describeShape(other.shape))")
         }
         storage = other.storage
+        didWriteInPlace()
     }
 
     /// In-place access to the values (indexed assignment, in-place updates from scripts); the
-    /// buffer keeps the shape's count and nothing is recorded for differentiation.
+    /// buffer keeps the shape's count and nothing is recorded for differentiation. A view
+    /// writes through to its base.
     public func withMutableValues<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
-        try storage.withUnsafeMutableBufferPointer { try body($0) }
+        synchronized()
+        defer { didWriteInPlace() }
+        return try storage.withUnsafeMutableBufferPointer { try body($0) }
     }
 }
 
