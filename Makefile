@@ -8,7 +8,7 @@ BIN := .build/$(CONFIG)/smia-lua
 # Root needs no sudo; anyone else does.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup setup-test install-missing build run test test-swift test-lua test-slurm bench bench-pytorch repl clean fuzz
+.PHONY: setup setup-test install-missing build run test test-swift test-lua test-slurm bench bench-pytorch repl reference clean fuzz
 
 ## Install the Debian packages the project needs, only those missing.
 setup:
@@ -67,6 +67,10 @@ bench-pytorch: build
 
 repl: build
 	$(BIN)
+
+## docs/reference.md from the code's option tables and Sources/LuaBridge/Lua/reference.lua.
+reference: build
+	$(BIN) scripts/reference.lua docs/reference.md
 
 clean:
 	rm -rf .build

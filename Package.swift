@@ -26,7 +26,8 @@ let package = Package(
         // The Lua parts of the smia module (Sources/LuaBridge/Lua) are compiled into the binary.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"],
                 resources: [.embedInCode("Lua/prelude.lua"), .embedInCode("Lua/train.lua"), .embedInCode("Lua/eval.lua"),
-                            .embedInCode("Lua/json.lua"), .embedInCode("Lua/per_image.lua"), .embedInCode("Lua/eval_plan.lua")]),
+                            .embedInCode("Lua/json.lua"), .embedInCode("Lua/per_image.lua"), .embedInCode("Lua/eval_plan.lua"),
+                            .embedInCode("Lua/reference.lua"), .embedInCode("Lua/help.lua"), .embedInCode("Lua/show.lua")]),
         .executableTarget(name: "smia-lua", dependencies: ["LuaBridge", "CLuaShim", "CLua", "CEditLine"]),
 
         // Loads the PyTorch fixtures of Tests/Data/fixtures for the test targets.

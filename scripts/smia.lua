@@ -65,11 +65,29 @@ local usage = "smia-lua scripts/smia.lua [--tasks fundus,ct_lung,endoscopy,fashi
   .. "[--eps X] [--step X] [--steps K] [--alpha A] [--out DIR] [--sweep iterations|eps|alpha] "
   .. "[--batch-size B] [--quiet] [--save-adv] [--save-format npy|png] [--resume] [--shard K/N | --shards N] [--merge DIR...]"
 local args, merge_dirs = runs.split_merge(arg)
-local o = cli.parse(args, {tasks = table.concat(tasks.order, ","), n = 200, full = false, all_images = false, protocol = "ball", eps = cli.optional("number"),
-                          step = cli.optional("number"),
-                          steps = 10, alpha = 1.0, out = "out", sweep = cli.optional("string"),
-                          batch_size = 50, quiet = false, save_adv = false, save_format = "npy", resume = false,
-                          shard = cli.optional("string"), shards = cli.optional("integer")}, usage)
+-- The options, one a line: what parses the command line and what --help prints.
+local o = cli.parse(args, {
+  tasks = cli.option(table.concat(tasks.order, ","), "comma-separated tasks to run", "LIST"),
+  n = cli.option(200, "held-out images per task"),
+  all_images = cli.option(false, "each task's whole held-out set instead of --n images"),
+  full = cli.option(false, "the variants table at α 0.1, 0.5 and 1 on --n images (instead of α = 1 on 50) and the paper's Tables 2-4 on the endoscopy task"),
+  protocol = cli.option("ball", "'ball': steps of --step in the L∞ ball of radius --eps; 'paper': ε is the size of each of the steps, nothing projects (the paper's Section 3.1)", "NAME"),
+  eps = cli.optional("number", "L∞ radius of every attack, a number or arithmetic (8/255)", "X",
+                     "each task's budget, 8/255, the fundus grader 0.5/255 (scripts/lib/tasks.lua)"),
+  step = cli.optional("number", "step size of the iterative attacks and DAG's gamma", "X", "eps/4"),
+  steps = cli.option(10, "iterations of the iterative attacks, DeepFool and DAG", "K"),
+  alpha = cli.option(1.0, "SMIA's α, the weight of its stabilization term", "A"),
+  out = cli.option("out", "output folder: tables.md, results.csv, results.json, figures/", "DIR"),
+  sweep = cli.optional("string", "instead of the tables, the paper's sweep (Tables 2-4) over 'iterations' (5 to 25), "
+                       .. "'eps' (1/4 to 2 times the task's) or 'alpha' (0 to 2)", "WHAT", "no sweep"),
+  batch_size = cli.option(50, "images per batch", "B"),
+  quiet = cli.option(false, "no progress lines"),
+  save_adv = cli.option(false, "also write every adversarial image to DIR/adversarial/<task>/<method>/"),
+  save_format = cli.option("npy", "with --save-adv: 'npy' (float32) or 'png' (16-bit)", "FORMAT"),
+  resume = cli.option(false, "continue a run stopped midway in the same --out: finished batches are not computed again"),
+  shard = cli.optional("string", "only batches K+1, K+1+N, ... of every task (K from 0)", "K/N", "all batches"),
+  shards = cli.optional("integer", "inside a Slurm array (SLURM_ARRAY_TASK_ID) or an indexed Job (JOB_COMPLETION_INDEX): N shards", "N", "none"),
+}, usage)
 if o.n < 1 then o.fail(("--n must be at least 1, got %d"):format(o.n)) end
 if o.eps and not (o.eps > 0 and o.eps <= 1) then o.fail(("--eps must be in (0, 1], got %g"):format(o.eps)) end
 if o.step and not (o.step > 0 and o.step <= 1) then o.fail(("--step must be in (0, 1], got %g"):format(o.step)) end

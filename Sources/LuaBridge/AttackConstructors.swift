@@ -168,11 +168,11 @@ enum AttackConstructors {
             var attack = DAG()
             attack.gamma = try o.number("gamma", default: 0.5 / 255, minimum: 0, exclusive: true)
             attack.steps = try o.integer("steps", default: 200, minimum: 1)
-            if try o.options.number("eps") != nil {
-                attack.eps = try o.number("eps", default: 0, minimum: 0)
-                if let eps = attack.eps { try checkRadius(o, eps, range: attack.range) }
+            if let eps = try o.optionalNumber("eps", minimum: 0) {
+                attack.eps = eps
+                try checkRadius(o, eps, range: attack.range)
             }
-            attack.ignoreIndex = try o.options.integer("ignore_index")
+            attack.ignoreIndex = try o.optionalInteger("ignore_index")
             // The task (segmentation or detection) comes from the model at run time.
             let spec = AttackSpec(name: "dag", engine: .dag(attack))
             spec.target = try o.target()
@@ -297,7 +297,7 @@ enum AttackConstructors {
     }
 
     private static func finish(_ o: inout AttackOptionReader, _ spec: AttackSpec) -> AttackSpec {
-        spec.summary = o.summary
+        spec.summary = o.orderedSummary
         spec.functions = o.functions
         return spec
     }

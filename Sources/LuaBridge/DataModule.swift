@@ -239,8 +239,8 @@ enum DataBindings {
         if fixed == nil, name.isEmpty {
             throw a.error(1, "option 'name' is required (one of \(Benchmarks.names.joined(separator: ", ")))")
         }
-        let split = try o.string("split") ?? "train"
-        let n = try o.integer("n") ?? 100
+        let split = try o.string("split", default: "train")
+        let n = try o.integer("n", default: 100)
         guard n >= 1 else { throw a.error(1, "option 'n': must be positive, got \(n)") }
         let size = try o.integer("size")
         let seed = try o.integer("seed").map { UInt64(bitPattern: Int64($0)) }
@@ -249,7 +249,7 @@ enum DataBindings {
 
     private static func fashionMNIST(_ a: LuaArgs) throws -> Int32 {
         let o = try LuaOptions(a, 1, names: ["split", "n", "root"])
-        let split = try o.string("split") ?? "train"
+        let split = try o.string("split", default: "train")
         let n = try o.integer("n")
         if let n, n < 1 { throw a.error(1, "option 'n': must be positive, got \(n)") }
         let root = try o.string("root")
@@ -263,9 +263,9 @@ enum DataBindings {
         let n = try o.integer("n")
         if let n, n < 1 { throw a.error(1, "option 'n': must be positive, got \(n)") }
         let classes = try classNames(a, o)
-        let images = try o.string("images") ?? "train_images"
-        let labels = try o.string("labels") ?? "train_labels"
-        let scale = Float(try o.number("scale") ?? 255)
+        let images = try o.string("images", default: "train_images")
+        let labels = try o.string("labels", default: "train_labels")
+        let scale = Float(try o.number("scale", default: 255))
         return try push(a) {
             try ArrayDatasets.npz(path: path, imagesKey: images, labelsKey: labels, scale: scale, count: n, classNames: classes)
         }

@@ -44,7 +44,7 @@ enum DetectorBindings {
             let det = try detector(a)
             let heads = try headsArgument(a, 2, det)
             let o = try LuaOptions(a, 3, names: ["k", "threshold", "nms"])
-            let decoder = try DetectionDecoder(k: o.positive("k", default: 100), threshold: Float(o.number("threshold") ?? 0.3),
+            let decoder = try DetectionDecoder(k: o.positive("k", default: 100), threshold: Float(o.number("threshold", default: 0.3)),
                                                nmsIoU: nmsOption(a, o))
             let L = a.L
             let found = try decoder.decode(heads)

@@ -11,15 +11,15 @@ enum LossBindings {
             let logits = try a.tensor(1), target = try a.tensor(2)
             let o = try LossOptions(a, 3, ["weight", "ignore_index", "label_smoothing"])
             return a.push(try Tensor.crossEntropy(logits, target, weight: o.tensor("weight"),
-                                                  ignoreIndex: o.integer("ignore_index") ?? -100,
-                                                  labelSmoothing: Float(o.number("label_smoothing") ?? 0),
+                                                  ignoreIndex: o.integer("ignore_index", default: -100),
+                                                  labelSmoothing: Float(o.number("label_smoothing", default: 0)),
                                                   reduction: o.reduction()))
         }),
         ("nll_loss", { a in
             let input = try a.tensor(1), target = try a.tensor(2)
             let o = try LossOptions(a, 3, ["weight", "ignore_index"])
             return a.push(try Tensor.nllLoss(input, target, weight: o.tensor("weight"),
-                                             ignoreIndex: o.integer("ignore_index") ?? -100, reduction: o.reduction()))
+                                             ignoreIndex: o.integer("ignore_index", default: -100), reduction: o.reduction()))
         }),
         ("bce_with_logits", { a in
             let logits = try a.tensor(1), target = try a.tensor(2)
@@ -47,7 +47,7 @@ enum LossBindings {
         ("dice_loss", { a in
             let logits = try a.tensor(1), target = try a.tensor(2)
             let o = try LossOptions(a, 3, ["smooth"])
-            return a.push(try Tensor.diceLoss(logits, target, smooth: Float(o.number("smooth") ?? 1), reduction: o.reduction()))
+            return a.push(try Tensor.diceLoss(logits, target, smooth: Float(o.number("smooth", default: 1)), reduction: o.reduction()))
         }),
     ]
 }
@@ -74,7 +74,10 @@ private struct LossOptions {
         }
     }
 
-    func reductionName() throws -> String? { try shorthand ?? table?.string("reduction") }
+    func reductionName() throws -> String? {
+        table?.record?.noteDefault("reduction", "'mean'")
+        return try shorthand ?? table?.string("reduction")
+    }
 
     func reduction() throws -> Reduction {
         guard let name = try reductionName() else { return .mean }
@@ -87,5 +90,7 @@ private struct LossOptions {
     func tensor(_ name: String) throws -> Tensor? { try table?.tensor(name) }
     func integer(_ name: String) throws -> Int? { try table?.integer(name) }
     func number(_ name: String) throws -> Double? { try table?.number(name) }
+    func integer(_ name: String, default value: Int) throws -> Int { try table?.integer(name, default: value) ?? value }
+    func number(_ name: String, default value: Double) throws -> Double { try table?.number(name, default: value) ?? value }
     func boolean(_ name: String) throws -> Bool { try table?.boolean(name, default: false) ?? false }
 }

@@ -12,12 +12,15 @@ struct LuaOptions {
     let index: Int32?
     let names: [String]
     let positional: [String]
+    /// Where the names and defaults go while `smia.options_read` runs (see `OptionCatalog`).
+    let record: OptionRecord?
 
     /// Options at argument `i`. Without `required`, nil (or nothing) means all defaults.
     init(_ a: LuaArgs, _ i: Int32, names: [String], positional: [String] = [], required: Bool = false) throws {
         args = a
         self.names = names
         self.positional = positional
+        record = OptionCatalog.open(function: a.name, names: names, positional: positional)
         if a.isNil(i) && !required {
             index = nil
             return
@@ -90,10 +93,14 @@ struct LuaOptions {
         return n
     }
 
-    func integer(_ name: String, default value: Int) throws -> Int { try integer(name) ?? value }
+    func integer(_ name: String, default value: Int) throws -> Int {
+        record?.noteDefault(name, String(value))
+        return try integer(name) ?? value
+    }
 
     /// A positive integer (sizes, channels).
     func positive(_ name: String, default value: Int? = nil) throws -> Int {
+        record?.noteDefault(name, value.map { String($0) } ?? "required")
         guard let v = try integer(name) ?? value else {
             throw args.error(index ?? 1, "option '\(name)' is required")
         }
@@ -112,7 +119,13 @@ struct LuaOptions {
         return v
     }
 
+    func number(_ name: String, default value: Double) throws -> Double {
+        record?.noteDefault(name, OptionCatalog.describe(value))
+        return try number(name) ?? value
+    }
+
     func boolean(_ name: String, default value: Bool) throws -> Bool {
+        record?.noteDefault(name, String(value))
         let L = args.L
         let t = pushValue(name)
         defer { smia_pop(L, 1) }
@@ -128,6 +141,11 @@ struct LuaOptions {
         if t == LUA_TNIL { return nil }
         guard t == LUA_TSTRING, let s = stringValue(L, -1) else { throw error(name, "string") }
         return s
+    }
+
+    func string(_ name: String, default value: String) throws -> String {
+        record?.noteDefault(name, "'\(value)'")
+        return try string(name) ?? value
     }
 
     func tensor(_ name: String) throws -> Tensor? {
@@ -199,7 +217,10 @@ struct LuaOptions {
         return (out[0], out[1])
     }
 
-    func pair(_ name: String, default value: (Int, Int)) throws -> (Int, Int) { try pair(name) ?? value }
+    func pair(_ name: String, default value: (Int, Int)) throws -> (Int, Int) {
+        record?.noteDefault(name, value.0 == value.1 ? String(value.0) : "{\(value.0), \(value.1)}")
+        return try pair(name) ?? value
+    }
 
     /// A number or a list of numbers (`0.5` or `{0.485, 0.456, 0.406}`), none of them NaN.
     func numbers(_ name: String) throws -> [Double]? {

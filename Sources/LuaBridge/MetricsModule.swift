@@ -64,7 +64,7 @@ enum MetricsBindings {
                 let detections = try BoxTables.read(a, 1, scored: true)
                 let truths = try BoxTables.read(a, 2, scored: false).map { $0.map(\.box) }
                 let o = try LuaOptions(a, 3, names: ["iou"])
-                let threshold = Float(try o.number("iou") ?? 0.5)
+                let threshold = Float(try o.number("iou", default: 0.5))
                 let result = try run(a) {
                     try DetectionMetrics.meanAveragePrecision(detections: detections, truths: truths, iouThreshold: threshold)
                 }

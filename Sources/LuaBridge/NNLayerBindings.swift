@@ -57,7 +57,7 @@ extension NNBindings {
         case (nil, nil): throw a.error(o.index ?? 1, "one of the options 'size' and 'scale_factor' is required")
         default: throw a.error(o.index ?? 1, "options 'size' and 'scale_factor' exclude each other")
         }
-        let modeName = try o.string("mode") ?? "nearest"
+        let modeName = try o.string("mode", default: "nearest")
         guard let mode = InterpolationMode(rawValue: modeName) else {
             throw a.error(o.index ?? 1, "option 'mode': expected 'nearest' or 'bilinear', got '\(modeName)'")
         }
@@ -85,7 +85,7 @@ extension NNBindings {
         }),
         ("LeakyReLU", { a in
             let o = try LuaOptions(a, 1, names: ["negative_slope"], positional: ["negative_slope"])
-            return a.push(try LeakyReLU(negativeSlope: Float(o.number("negative_slope") ?? 0.01)))
+            return a.push(try LeakyReLU(negativeSlope: Float(o.number("negative_slope", default: 0.01))))
         }),
         ("Sigmoid", { a in
             _ = try LuaOptions(a, 1, names: [])

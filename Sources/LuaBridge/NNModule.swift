@@ -143,8 +143,8 @@ enum NNBindings {
             let o = try LuaOptions(a, 1, names: ["num_features", "eps", "momentum"], positional: ["num_features"],
                                    required: true)
             return a.push(try BatchNorm2d(numFeatures: o.positive("num_features"),
-                                          eps: Float(o.number("eps") ?? 1e-5),
-                                          momentum: Float(o.number("momentum") ?? 0.1)))
+                                          eps: Float(o.number("eps", default: 1e-5)),
+                                          momentum: Float(o.number("momentum", default: 0.1))))
         }),
         ("ReLU", { a in
             _ = try LuaOptions(a, 1, names: [])
@@ -178,7 +178,7 @@ enum NNBindings {
         }),
         ("Dropout", { a in
             let o = try LuaOptions(a, 1, names: ["p"], positional: ["p"])
-            return a.push(try Dropout(p: Float(o.number("p") ?? 0.5)))
+            return a.push(try Dropout(p: Float(o.number("p", default: 0.5))))
         }),
         ("Sequential", { a in
             // Sequential{m1, m2, ...} or Sequential(m1, m2, ...).

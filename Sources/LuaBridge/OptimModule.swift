@@ -22,8 +22,10 @@ enum OptimBindings {
         setFunctions(L, prefix: "optimizer.mt.", optimizerMetamethods)
         lua_createtable(L, 0, Int32(optimizerMethods.count))
         setFunctions(L, prefix: "optimizer:", isMethod: true, optimizerMethods)
+        lua_pushvalue(L, -1)
         pushFunction(L, key: "optimizer.mt.__index", name: "__index", upvalues: 1, optimizerIndex)
-        lua_setfield(L, -2, "__index")
+        lua_setfield(L, -3, "__index")
+        lua_setfield(L, -2, "methods") // for completion and help, as the tensor's
         smia_pop(L, 1)
 
         luaL_newmetatable(L, ScheduleBox.metatable)
@@ -49,9 +51,9 @@ enum OptimBindings {
             let params = try parameters(a, 1)
             let o = try LuaOptions(a, 2, names: ["lr", "momentum", "dampening", "nesterov", "weight_decay"], required: true)
             guard let lr = try o.number("lr") else { throw a.error(2, "option 'lr' is required") }
-            return push(a, try SGD(parameters: params, learningRate: lr, momentum: Float(o.number("momentum") ?? 0),
-                                   dampening: Float(o.number("dampening") ?? 0), nesterov: o.boolean("nesterov", default: false),
-                                   weightDecay: Float(o.number("weight_decay") ?? 0)))
+            return push(a, try SGD(parameters: params, learningRate: lr, momentum: Float(o.number("momentum", default: 0)),
+                                   dampening: Float(o.number("dampening", default: 0)), nesterov: o.boolean("nesterov", default: false),
+                                   weightDecay: Float(o.number("weight_decay", default: 0))))
         }),
         ("adam", { a in try adam(a, decoupled: false) }),
         ("adamw", { a in try adam(a, decoupled: true) }),
@@ -72,9 +74,9 @@ enum OptimBindings {
         let params = try parameters(a, 1)
         let o = try LuaOptions(a, 2, names: ["lr", "betas", "eps", "weight_decay", "amsgrad"])
         let betas = try o.numbers("betas", count: 2) ?? [0.9, 0.999]
-        return push(a, try Adam(parameters: params, learningRate: o.number("lr") ?? 1e-3,
-                                beta1: Float(betas[0]), beta2: Float(betas[1]), eps: Float(o.number("eps") ?? 1e-8),
-                                weightDecay: Float(o.number("weight_decay") ?? (decoupled ? 1e-2 : 0)),
+        return push(a, try Adam(parameters: params, learningRate: o.number("lr", default: 1e-3),
+                                beta1: Float(betas[0]), beta2: Float(betas[1]), eps: Float(o.number("eps", default: 1e-8)),
+                                weightDecay: Float(o.number("weight_decay", default: (decoupled ? 1e-2 : 0))),
                                 decoupled: decoupled, amsgrad: o.boolean("amsgrad", default: false)))
     }
 
@@ -185,12 +187,12 @@ enum OptimBindings {
             let o = try LuaOptions(a, 1, names: ["lr", "step_size", "milestones", "gamma"], required: true)
             return push(a, try LearningRateSchedule.stepDecay(lr: required(o, "lr", a), every: o.integer("step_size"),
                                                               milestones: o.integers("milestones") ?? [],
-                                                              gamma: o.number("gamma") ?? 0.1))
+                                                              gamma: o.number("gamma", default: 0.1)))
         }),
         ("cosine", { a in
             let o = try LuaOptions(a, 1, names: ["lr", "steps", "min"], required: true)
             guard let steps = try o.integer("steps") else { throw a.error(1, "option 'steps' is required") }
-            return push(a, try LearningRateSchedule.cosine(lr: required(o, "lr", a), steps: steps, minimum: o.number("min") ?? 0))
+            return push(a, try LearningRateSchedule.cosine(lr: required(o, "lr", a), steps: steps, minimum: o.number("min", default: 0)))
         }),
         ("warmup", { a in
             let o = try LuaOptions(a, 1, names: ["steps", "after"], required: true)

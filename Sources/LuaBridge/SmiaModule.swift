@@ -18,6 +18,8 @@ import Tensor
 /// SIGTERM only set a flag, a second one ends the process) and `smia.stop_requested()` (whether
 /// one came: long loops, such as smia.eval's batches, end early to save what is done);
 /// `smia.config()` (ConfigBinding: the BLAS kernel, who chose it, threads, CPU features).
+/// `smia.options_read(f, ...)` (the option tables the constructors called by `f(...)` read: see
+/// `OptionCatalog`).
 public func openSmia(_ L: OpaquePointer) {
     LuaRegistry.installDispatcher()
     TensorBindings.createMetatable(L)
@@ -62,6 +64,9 @@ private let luaLibraries: [(String, [UInt8])] = [
     ("per_image", PackageResources.per_image_lua),
     ("eval_plan", PackageResources.eval_plan_lua),
     ("eval", PackageResources.eval_lua),
+    ("reference", PackageResources.reference_lua),
+    ("help", PackageResources.help_lua),
+    ("show", PackageResources.show_lua),
 ]
 
 /// Runs one Lua library chunk with the `smia` table (on top of the stack). The chunks are part
@@ -130,6 +135,7 @@ private let topLevel: [(String, LuaBody)] = [
         a.push(Double(smia_gc_count_kb(a.L)) * 1024)
         return 2
     }),
+    ("options_read", OptionCatalog.read),
     ("gc_threshold", { a in
         let previous = NativeMemory.threshold
         if let bytes = try a.optionalInteger(1) {

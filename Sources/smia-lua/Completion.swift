@@ -3,9 +3,9 @@
 // The candidates come from a small Lua function run under lua_pcall, so no Lua error can
 // cross Swift. It never runs user code: it reads tables raw and follows only `__index`
 // *tables*. For a value whose metatable's `__index` is a function (typically userdata whose
-// methods are resolved natively) it lists the keys of the metatable's `__methods` table,
-// when there is one: that is the convention bindings follow to make their methods
-// completable.
+// methods are resolved natively) it lists the keys of the metatable's `methods` (or
+// `__methods`) table, when there is one: that is the convention the bindings follow (tensors,
+// modules, datasets, optimizers) to make their methods completable.
 
 import CEditLine
 import CLua
@@ -141,7 +141,7 @@ enum Completion {
         end
 
         -- The names reachable from obj: its own keys if a table, those of its __index tables,
-        -- and where __index is a function, those of the metatable's __methods table.
+        -- and where __index is a function, those of the metatable's methods (or __methods) table.
         local function collect(obj, methodsOnly, names)
           for _ = 1, 64 do
             if type(obj) == "table" then
@@ -155,7 +155,7 @@ enum Completion {
             if type(mt) ~= "table" then return end
             local index = rawget(mt, "__index")
             if type(index) ~= "table" then
-              local methods = rawget(mt, "__methods")
+              local methods = rawget(mt, "methods") or rawget(mt, "__methods")
               if type(methods) == "table" then
                 for key in next, methods do
                   if isName(key) then names[key] = true end

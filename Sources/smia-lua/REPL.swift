@@ -116,8 +116,23 @@ final class REPL {
 
     // MARK: - Printing results
 
-    /// Prints the values left on the stack through the global `print` (tab-separated,
-    /// each through `tostring`), as lua.c does.
+    /// Pushes the function that prints results: `smia.show` (tables written out, long modules
+    /// summarized; it prints through the global `print`), or `print` itself when a script
+    /// replaced it, as lua.c does.
+    private func pushPrinter() {
+        host.pushGlobal("smia")
+        if lua_type(L, -1) == LUA_TTABLE {
+            host.pushString("show")
+            lua_rawget(L, -2)
+            lua_rotate(L, -2, 1)
+            lua_settop(L, -2)
+            if lua_type(L, -1) == LUA_TFUNCTION { return }
+        }
+        lua_settop(L, -2)
+        host.pushGlobal("print")
+    }
+
+    /// Prints the values left on the stack, tab-separated (see `pushPrinter`).
     private func printResults() {
         let count = lua_gettop(L)
         guard count > 0 else { return }
@@ -126,7 +141,7 @@ final class REPL {
             writeError("too many results to print\n")
             return
         }
-        host.pushGlobal("print")
+        pushPrinter()
         lua_rotate(L, 1, 1)
         // Through docall, so Ctrl-C stops a slow __tostring too.
         if smia_host_docall(L, count, 0) != LUA_OK {
