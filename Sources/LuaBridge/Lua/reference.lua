@@ -56,6 +56,7 @@ entry("smia.memory", "smia.memory()", "Resident bytes of the process, and bytes 
 entry("smia.gc_threshold", "smia.gc_threshold([bytes])", [[
 Native tensor bytes handed to Lua between forced full collections (so loops making large tensors
 run in flat memory); sets it when given; returns the previous value.]])
+entry("smia.config", "smia.config()", "`{blas, blas_kernel, blas_kernel_chosen_by, blas_kernel_replaced, threads, cpu}`: the BLAS library and version, its CPU kernel and who chose it (OpenBLAS, the user through OPENBLAS_CORETYPE, or smia-lua replacing a generic fallback), the thread count (--threads, SMIA_THREADS, else every core) and the CPU's vector features.")
 entry("smia.system", "smia.system()", "`{threads =, blas =, kernel =}`: the cores the kernels use, OpenBLAS's configuration and its CPU kernel.")
 entry({"smia.stop_on_signals", "smia.stop_requested"}, "smia.stop_on_signals() / smia.stop_requested()", [[
 From then on SIGINT and SIGTERM only set a flag (a second one ends the process) / whether one came:
@@ -369,7 +370,10 @@ entry("smia.attack.mifgsm", "smia.attack.mifgsm{eps, step, steps, decay, ...}", 
 entry("smia.attack.smia", "smia.attack.smia{eps, step, steps, alpha, ...}", [[
 SMIA (Qi et al., ICLR 2021): sign steps on L(f(x̃), y) − α·L(f(x̃), f(x + W∗η)), the task loss minus
 the stabilization term, W a Gaussian kernel and η the perturbation.]],
-  {options = smia_options, call = attack_call("smia")})
+  {options = merged(smia_options, {
+    variant = "'paper' (the default: the options above) or 'official', the authors' released code (docs/smia_official.md): a hard, detached target on x̃_prev + W∗(step·sign g), no projection unless projection = 'linf'",
+    kernel = "with variant = 'official': 'gaussian' (a normalized Gaussian per channel, the default) or 'gkern' (the authors' unnormalized channel-mixing filter)",
+  }), call = attack_call("smia")})
 local dev_options = merged(smia_options)
 dev_options.alpha = nil
 entry("smia.attack.dev", "smia.attack.dev{eps, step, steps, ...}", "SMIA's deviation term alone (α = 0): the ablation's DEV; SMIA's options but alpha.",
@@ -523,17 +527,24 @@ section("smia.report", "Reports", [[
 Results are a list of rows, each `{task =, method =, <figures by name>}` (fractions, not percent).]])
 entry("smia.report.write", "smia.report.write(rows, dir[, options])", "Writes dir/tables.md, dir/results.csv and dir/results.json atomically; returns their paths.",
   {options = {title = "heading of tables.md", markdown = "text of tables.md instead of the generated tables",
-              run = "the run's settings `{name = value}`: `# name: value` lines first in the CSV, and the JSON becomes `{\"run\": {...}, \"results\": [rows]}`"},
+              run = "the run's settings `{name = value}`: `# name: value` lines first in the CSV, and every row of the JSON carries them as `run`"},
    call = function() return smia.report.write({}, "/nonexistent/smia-help", {}) end})
 entry("smia.report.markdown", "smia.report.markdown(rows[, options])", "The Markdown tables (one per task).",
   {options = {title = "heading", columns = "the figures shown, in order"}, call = function() return smia.report.markdown({}, {}) end})
 entry({"smia.report.csv", "smia.report.json"}, "smia.report.csv(rows) / smia.report.json(rows)", "The rows as CSV / JSON text.")
 entry("smia.report.heat_map", "smia.report.heat_map(eta[, scale])", "Perturbations (N, C, H, W) as RGB heat maps: blue negative, white zero, red positive, full colour at ±scale (default: the largest magnitude).")
-entry("smia.report.figure", "smia.report.figure(path, columns[, options])", [[
-Writes a PNG grid, one row per image and one column per entry of `columns`: `{images = t, labels =
-t, masks = t, boxes = lists}` (all but images optional).]],
-  {options = {count = "images (rows) shown (default: all)", scale = "enlargement factor", padding = "pixels between cells"},
-   call = function() return smia.report.figure("/nonexistent/smia-help.png", {{images = T.zeros{1, 1, 2, 2}}}, {}) end})
+entry("smia.report.figure", "smia.report.figure(path, figure) / smia.report.figure(path, columns[, options])", [[
+Writes a labelled PNG grid, one row per image and one column per entry of `columns`: `{images = t,
+labels = t, masks = t, boxes = lists, truth = t, title = text, group = text, captions = list}` (all but
+images optional). `figure` is one table holding `columns` and the options: `title`, `caption`,
+`classes` (names by label, for the legend), `eps` (the perturbations' colour scale), `count` (images
+shown), `scale` (enlargement), `padding` (pixels between cells). A misspelt field is an error.]])
+entry("smia.report.html", "smia.report.html(rows, path[, options])", [[
+Writes one self-contained HTML page (no network, images embedded): the tables of `rows` (or the
+given Markdown) and the figures, each a figure table as smia.report.figure takes or a PNG path.]],
+  {options = {title = "the page's heading", markdown = "text of the tables instead of the generated ones",
+              figures = "a list of figure tables or PNG paths"},
+   call = function() return smia.report.html({}, "/nonexistent/smia-help.html", {}) end})
 
 -- data -------------------------------------------------------------------------------------
 
