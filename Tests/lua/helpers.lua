@@ -130,6 +130,18 @@ function H.square_detector()
   return det
 end
 
+-- A random 4-class CNN in eval mode (weights scaled up, so its logits spread), 16 gray 16x16
+-- images, and its own clean predictions as labels (clean accuracy 1).
+function H.random_classifier()
+  local nn, T = smia.nn, smia.tensor
+  smia.seed(4)
+  local m = nn.Sequential{nn.Conv2d{1, 8, 3, padding = 1}, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear{8 * 8 * 8, 4}}:eval()
+  for _, p in ipairs(m:parameters()) do p:mul_(3) end
+  local x = T.rand({16, 1, 16, 16}, 3)
+  return m, x, m(x):argmax(2)
+end
+
 --- The fixture small CNN's architecture (Tests/Data/fixtures/README.md), in PyTorch's names.
 function H.small_cnn()
   local nn = smia.nn

@@ -17,16 +17,7 @@ local function fixture_classifier()
   return m, smia.io.load(fixtures .. "smallcnn_c1_28x28_k10_s2.expected.safetensors")
 end
 
--- A random 4-class CNN (weights scaled up, so its logits spread), 16 gray 16x16 images, and
--- its own clean predictions as labels (clean accuracy 1).
-local function classifier()
-  smia.seed(4)
-  local m = nn.Sequential{nn.Conv2d{1, 8, 3, padding = 1}, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                          nn.Linear{8 * 8 * 8, 4}}:eval()
-  for _, p in ipairs(m:parameters()) do p:mul_(3) end
-  local x = T.rand({16, 1, 16, 16}, 3)
-  return m, x, m(x):argmax(2)
-end
+local classifier = H.random_classifier
 
 -- A random 3-class segmenter, with its own clean predictions as labels.
 local function segmenter()

@@ -18,15 +18,7 @@ local function batch_norm_classifier()
   return m
 end
 
--- A random 4-class CNN in eval mode, 16 images and its own predictions (clean accuracy 1).
-local function classifier()
-  smia.seed(4)
-  local m = nn.Sequential{nn.Conv2d{1, 8, 3, padding = 1}, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                          nn.Linear{8 * 8 * 8, 4}}:eval()
-  for _, p in ipairs(m:parameters()) do p:mul_(3) end
-  local x = T.rand({16, 1, 16, 16}, 3)
-  return m, x, m(x):argmax(2)
-end
+local classifier = H.random_classifier
 
 local tests = {}
 
