@@ -168,6 +168,22 @@ function H.host()
 end
 
 --- A string quoted for the shell.
+--- The whole content of a file (an error when it cannot be opened).
+function H.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local bytes = f:read("a")
+  f:close()
+  return bytes
+end
+
+--- Writes bytes to a file, replacing it; returns the path.
+function H.write_file(path, bytes)
+  local f = assert(io.open(path, "wb"))
+  f:write(bytes)
+  f:close()
+  return path
+end
+
 function H.quote(s) return "'" .. tostring(s):gsub("'", [['\'']]) .. "'" end
 
 return H

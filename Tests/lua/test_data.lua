@@ -7,12 +7,7 @@ local fixtures = here .. "/../Data/io/"
 
 local tests = {}
 
-local function write_file(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-  return path
-end
+local write_file = H.write_file
 
 local function mkdir(path)
   assert(os.execute('mkdir -p "' .. path .. '"'))

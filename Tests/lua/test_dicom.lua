@@ -8,19 +8,9 @@ local data = here .. "/../Data/dicom/"
 
 local tests = {}
 
-local function read_bytes(path)
-  local f = assert(io.open(path, "rb"))
-  local bytes = f:read("a")
-  f:close()
-  return bytes
-end
+local read_bytes = H.read_file
 
-local function write_file(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-  return path
-end
+local write_file = H.write_file
 
 local function copy(from, to) return write_file(to, read_bytes(from)) end
 

@@ -7,12 +7,7 @@ local H = dofile((debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or ".") .. "
 
 local quote = H.quote
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local read = H.read_file
 
 -- Runs headless Chromium on the page `html` (a path) with `mode` ("--dump-dom" or
 -- "--screenshot=PATH"); returns its standard output.

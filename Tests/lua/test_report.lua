@@ -7,12 +7,7 @@ local rows = {
   {task = "fundus", method = "smia", accuracy = 0.2, var = 1e-4, cos_positive = 0.8},
 }
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local read = H.read_file
 
 local tests = {}
 
