@@ -1,6 +1,6 @@
 # smia-lua: `make run` and `make test` work on a fresh Debian 12 machine with Swift installed.
 
-DEBIAN_PACKAGES := liblua5.4-dev libopenblas-dev libpng-dev zlib1g-dev libedit-dev pkg-config dataset-fashion-mnist libgdcm-dev
+DEBIAN_PACKAGES := liblua5.4-dev libopenblas-dev libpng-dev zlib1g-dev libedit-dev pkg-config dataset-fashion-mnist libgdcm-dev libdnnl-dev
 # Needed by the tests only: headless Chromium renders the HTML report (Tests/lua/test_html_report.lua).
 TEST_PACKAGES := chromium
 CONFIG := release

@@ -13,6 +13,8 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // oneDNN (libdnnl-dev ships no pkg-config file): convolutions, pooling and batch norm.
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // DICOM through GDCM (libgdcm-dev, which ships no pkg-config file): plain C over its C++.
         .target(name: "CDICOM", linkerSettings: [.linkedLibrary("gdcmMSFF"), .linkedLibrary("gdcmDSED"),
                                                  .linkedLibrary("gdcmDICT"), .linkedLibrary("gdcmCommon")]),
@@ -21,7 +23,7 @@ let package = Package(
         // CPUID: the vector instruction sets, to choose the BLAS kernel.
         .target(name: "CCPUFeatures"),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CPNG", "CZlib", "CDICOM", "CCPUFeatures"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CDNNL", "CPNG", "CZlib", "CDICOM", "CCPUFeatures"]),
         .target(name: "Attacks", dependencies: ["Tensor"]),
         // The Lua parts of the smia module (Sources/LuaBridge/Lua) are compiled into the binary.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"],

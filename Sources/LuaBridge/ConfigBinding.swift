@@ -5,10 +5,11 @@ import Tensor
 /// `blas_kernel` (the OpenBLAS kernel, e.g. `Haswell`), `blas_kernel_chosen_by` (`OpenBLAS`,
 /// `user` when OPENBLAS_CORETYPE was set, or `smia-lua` when the host replaced OpenBLAS's
 /// generic kernel, then named by `blas_kernel_replaced`), `threads`, and `cpu`, the list of
-/// the CPU's vector features (`avx2`, `fma`, `avx512`, ...).
+/// the CPU's vector features (`avx2`, `fma`, `avx512`, ...); `onednn` (its version, or `off`
+/// when SMIA_ONEDNN=0) and `onednn_isa`, the instruction set oneDNN's kernels run on here.
 let configFunction: LuaBody = { a in
     let L = a.L
-    lua_createtable(L, 0, 6)
+    lua_createtable(L, 0, 8)
     let choice = BLASKernel.choice
     pushString(L, EngineConfiguration.blasLibrary)
     rawSetField(L, -2, "blas")
@@ -29,5 +30,9 @@ let configFunction: LuaBody = { a in
         lua_rawseti(L, -2, lua_Integer(i + 1))
     }
     rawSetField(L, -2, "cpu")
+    pushString(L, OneDNN.enabled ? OneDNN.version : "off")
+    rawSetField(L, -2, "onednn")
+    pushString(L, OneDNN.instructionSet)
+    rawSetField(L, -2, "onednn_isa")
     return 1
 }

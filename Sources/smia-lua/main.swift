@@ -4,7 +4,10 @@
 import Glibc
 import Tensor
 
+// Both need a re-execution to apply; the BLAS kernel's carries the wait policy along.
+let waitPolicySet = OpenMPWaitPolicy.setIfUnset()
 BLASCoreSelection.reexecuteIfBetterKernel()
+if waitPolicySet { OpenMPWaitPolicy.reexecute() }
 
 if let text = getenv(EngineThreads.variable).map({ String(cString: $0) }), EngineThreads.parse(text) == nil {
     writeError("smia-lua: \(EngineThreads.variable) must be a positive integer, got '\(text)'\n")

@@ -8,7 +8,7 @@ local HOST = H.host()
 -- Runs the host with `args` (a shell-quoted string) under `env` (name -> value); returns
 -- stdout, stderr and the exit code.
 local function run(args, env)
-  local parts = { "env", "-u", "OPENBLAS_CORETYPE", "-u", "SMIA_THREADS" }
+  local parts = { "env", "-u", "OPENBLAS_CORETYPE", "-u", "SMIA_THREADS", "-u", "OMP_WAIT_POLICY" }
   for name, value in pairs(env or {}) do parts[#parts + 1] = name .. "=" .. H.quote(value) end
   local err = os.tmpname()
   parts[#parts + 1] = H.quote(HOST) .. " " .. args .. " </dev/null 2>" .. H.quote(err)
@@ -40,6 +40,17 @@ function tests.config_describes_the_engine()
   assert(math.type(c.threads) == "integer" and c.threads >= 1, "threads")
   assert(type(c.cpu) == "table", "cpu")
   for _, name in ipairs(c.cpu) do assert(type(name) == "string", "cpu feature names") end
+  assert(c.onednn:match("^%d+%.%d+%.%d+$") or c.onednn == "off", "onednn: " .. tostring(c.onednn))
+  assert(type(c.onednn_isa) == "string" and #c.onednn_isa > 0, "onednn_isa")
+end
+
+-- oneDNN's OpenMP threads sleep between convolutions rather than spin (unless the user says).
+function tests.openmp_threads_wait_passively()
+  local code = H.quote("io.write(os.getenv('OMP_WAIT_POLICY'))")
+  local out, err = run("-e " .. code)
+  H.eq(out, "passive", err)
+  out, err = run("-e " .. code, { OMP_WAIT_POLICY = "active" })
+  H.eq(out, "active", err)
 end
 
 function tests.threads_from_the_option_and_the_variable()

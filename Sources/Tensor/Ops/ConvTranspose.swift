@@ -85,8 +85,17 @@ extension Tensor {
             throw TensorError("conv_transpose2d: expected bias of size \(g.c), got \(describeShape(bias.shape))")
         }
         var out = [Float](repeating: 0, count: try checkedCount([g.n, g.c, g.h, g.w]))
-        var col = [Float](repeating: 0, count: g.unfoldedCount)
-        var staging = [Float](repeating: 0, count: g.stagingCount)
+        // conv2d's input gradient with x as the output gradient: on oneDNN when it takes the shape.
+        let onOneDNN = try x.storage.withUnsafeBufferPointer { px in
+            try weight.storage.withUnsafeBufferPointer { pw in
+                try out.withUnsafeMutableBufferPointer { po in
+                    guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
+                    return try OneDNNConvolution.inputGradient(g, gradOutput: xp, weight: wp, into: outp)
+                }
+            }
+        }
+        var col = [Float](repeating: 0, count: onOneDNN ? 1 : g.unfoldedCount)
+        var staging = [Float](repeating: 0, count: onOneDNN ? 1 : g.stagingCount)
         x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in
                 col.withUnsafeMutableBufferPointer { pcol in
@@ -98,7 +107,7 @@ extension Tensor {
                             let xp = UnsafeMutablePointer(mutating: xb)
                             // conv2d's input gradient with x as the output gradient; the
                             // convolution's input (its first argument) is read only for dW.
-                            for s0 in stride(from: 0, to: g.n, by: g.chunk) {
+                            for s0 in stride(from: 0, to: g.n, by: g.chunk) where !onOneDNN {
                                 g.backwardChunk(x: xb, weight: wp, gy: xp, s0: s0, nb: Swift.min(g.chunk, g.n - s0), parts: threadCount,
                                                 col: colp, staging: stp, dx: outp, dw: nil)
                             }
@@ -127,7 +136,7 @@ extension Tensor {
                 if dx.shape[3] != g.ow { dx = try dx.slice(dim: 3, start: 0, end: g.ow) }
                 grads[0] = dx
             }
-            if need[1] { grads[1] = convTransposeWeightGradient(g, x: x, gradOutput: grad, weightShape: weight.shape) }
+            if need[1] { grads[1] = try convTransposeWeightGradient(g, x: x, gradOutput: grad, weightShape: weight.shape) }
             if bias != nil { grads.append(need[2] ? try grad.sum(dim: 3).sum(dim: 2).sum(dim: 0) : nil) }
             return grads
         }
@@ -136,8 +145,17 @@ extension Tensor {
 
 /// dW = x · unfold(gradOutput)ᵀ per group: conv2d's weight gradient with the output gradient
 /// as the convolution's input and `x` as its output gradient.
-private func convTransposeWeightGradient(_ g: ConvGeometry, x: Tensor, gradOutput: Tensor, weightShape: [Int]) -> Tensor {
+private func convTransposeWeightGradient(_ g: ConvGeometry, x: Tensor, gradOutput: Tensor, weightShape: [Int]) throws -> Tensor {
     var dw = [Float](repeating: 0, count: weightShape.reduce(1, *))
+    let onOneDNN = try x.storage.withUnsafeBufferPointer { px in
+        try gradOutput.storage.withUnsafeBufferPointer { pg in
+            try dw.withUnsafeMutableBufferPointer { pdw in
+                guard let xp = px.baseAddress, let gp = pg.baseAddress, let dwp = pdw.baseAddress else { return false }
+                return try OneDNNConvolution.weightGradient(g, x: gp, gradOutput: xp, into: dwp, bias: nil)
+            }
+        }
+    }
+    if onOneDNN { return Tensor(uncheckedShape: weightShape, storage: dw) }
     var col = [Float](repeating: 0, count: g.unfoldedCount)
     var staging = [Float](repeating: 0, count: g.stagingCount)
     x.storage.withUnsafeBufferPointer { px in

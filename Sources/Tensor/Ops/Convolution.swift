@@ -290,54 +290,130 @@ extension Tensor {
         if let bias, bias.shape != [g.o] {
             throw TensorError("conv2d: expected bias of size \(g.o), got \(describeShape(bias.shape))")
         }
-        // Not zeroed: the GEMMs write every value.
-        let outCount = Swift.max(1, try checkedCount([g.n, g.o, g.oh, g.ow]))
-        var out = [Float](unsafeUninitializedCapacity: outCount) { _, initialized in initialized = outCount }
-        let starts = g.chunkStarts
-        x.storage.withUnsafeBufferPointer { px in
-            weight.storage.withUnsafeBufferPointer { pw in
-                out.withUnsafeMutableBufferPointer { pout in
-                    guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = pout.baseAddress else { return }
-                    if g.coresTakeWholeChunks {
-                        let workers = Swift.min(threadCount, starts.count)
-                        parallelFor(workers) { worker in
-                            withChunkBuffers(g) { col, staging in
-                                for i in stride(from: worker, to: starts.count, by: workers) {
-                                    let s0 = starts[i], nb = Swift.min(g.chunk, g.n - s0)
-                                    g.forwardBlock(x: xp, weight: wp, out: outp, s0: s0, nb: nb, samples: 0..<nb, band: 0..<g.oh, col: col, staging: staging)
-                                }
-                            }
-                        }
-                    } else {
+        let out = try convolutionForward(g, x: x.storage, weight: weight.storage, bias: bias?.storage, relu: false)
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        return Tensor(uncheckedShape: [g.n, g.o, g.oh, g.ow], storage: out).recording("conv2d", inputs) { grad, need in
+            var grads: [Tensor?] = [nil, nil]
+            if need[0] { grads[0] = Tensor(uncheckedShape: x.shape, storage: try convolutionInputGradient(g, gradOutput: grad.storage, weight: weight.storage)) }
+            let needBias = bias != nil && need[2]
+            var db: [Float]?
+            if need[1] {
+                let (dw, biasGrad) = try convolutionWeightGradient(g, x: x.storage, gradOutput: grad.storage, bias: needBias)
+                grads[1] = Tensor(uncheckedShape: weight.shape, storage: dw)
+                db = biasGrad
+            }
+            if bias != nil {
+                grads.append(needBias ? try db.map { Tensor(uncheckedShape: [g.o], storage: $0) } ?? grad.sum(dim: 3).sum(dim: 2).sum(dim: 0) : nil)
+            }
+            return grads
+        }
+    }
+}
+
+/// The values of conv(x, weight) + bias, then max(0, ·) when `relu`: on oneDNN when it takes the
+/// shape, else by im2col.
+func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, relu: Bool) throws -> [Float] {
+    // Not zeroed: the kernels write every value.
+    let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
+    if outCount == 0 { return [] }
+    var out = [Float](unsafeUninitializedCapacity: outCount) { _, initialized in initialized = outCount }
+    let done = try x.withUnsafeBufferPointer { px in
+        try weight.withUnsafeBufferPointer { pw in
+            try out.withUnsafeMutableBufferPointer { po in
+                guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
+                return try withOptionalPointer(bias) { bp in
+                    try OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, relu: relu, out: outp)
+                }
+            }
+        }
+    }
+    if done { return out }
+    im2colForward(g, x: x, weight: weight, bias: bias, into: &out)
+    if relu { out.withUnsafeMutableBufferPointer { p in parallelRanges(p.count) { r in for i in r { p[i] = Swift.max(p[i], 0) } } } }
+    return out
+}
+
+/// The gradient with respect to the input of a convolution, from the output gradient.
+func convolutionInputGradient(_ g: ConvGeometry, gradOutput: [Float], weight: [Float]) throws -> [Float] {
+    let count = g.n * g.c * g.h * g.w
+    if count == 0 { return [] }
+    var dx = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    let done = try gradOutput.withUnsafeBufferPointer { pg in
+        try weight.withUnsafeBufferPointer { pw in
+            try dx.withUnsafeMutableBufferPointer { pdx in
+                guard let gp = pg.baseAddress, let wp = pw.baseAddress, let dxp = pdx.baseAddress, !gradOutput.isEmpty else { return false }
+                return try OneDNNConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
+            }
+        }
+    }
+    if done { return dx }
+    return im2colBackward(g, x: [], weight: weight, gradOutput: gradOutput, needInput: true, needWeight: false).dx
+}
+
+/// The gradients with respect to the weight and, when `bias`, the bias (nil when the kernel that
+/// ran does not give it: the caller sums the output gradient then).
+func convolutionWeightGradient(_ g: ConvGeometry, x: [Float], gradOutput: [Float], bias: Bool) throws -> ([Float], [Float]?) {
+    let count = g.o * g.cg * g.kh * g.kw
+    var dw = [Float](repeating: 0, count: count)
+    var db = [Float](repeating: 0, count: bias ? g.o : 0)
+    let done = try x.withUnsafeBufferPointer { px in
+        try gradOutput.withUnsafeBufferPointer { pg in
+            try dw.withUnsafeMutableBufferPointer { pdw in
+                try db.withUnsafeMutableBufferPointer { pdb in
+                    guard let xp = px.baseAddress, let gp = pg.baseAddress, let dwp = pdw.baseAddress, !gradOutput.isEmpty else { return false }
+                    return try OneDNNConvolution.weightGradient(g, x: xp, gradOutput: gp, into: dwp, bias: bias ? pdb.baseAddress : nil)
+                }
+            }
+        }
+    }
+    if done { return (dw, bias ? db : nil) }
+    return (im2colBackward(g, x: x, weight: [], gradOutput: gradOutput, needInput: false, needWeight: true).dw, nil)
+}
+
+/// `body` with a pointer to the values of `array`, or nil without one.
+func withOptionalPointer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+    guard let array else { return try body(nil) }
+    return try array.withUnsafeBufferPointer { try body($0.baseAddress) }
+}
+
+/// The im2col forward pass into `out` (every value written).
+private func im2colForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, into out: inout [Float]) {
+    let starts = g.chunkStarts
+    x.withUnsafeBufferPointer { px in
+        weight.withUnsafeBufferPointer { pw in
+            out.withUnsafeMutableBufferPointer { pout in
+                guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = pout.baseAddress else { return }
+                if g.coresTakeWholeChunks {
+                    let workers = Swift.min(threadCount, starts.count)
+                    parallelFor(workers) { worker in
                         withChunkBuffers(g) { col, staging in
-                            for s0 in starts {
-                                let nb = Swift.min(g.chunk, g.n - s0)
-                                let blocks = g.columnBlocks(nb)
-                                parallelFor(blocks.count) { i in
-                                    g.forwardBlock(x: xp, weight: wp, out: outp, s0: s0, nb: nb, samples: blocks[i].samples,
-                                                   band: blocks[i].rows, col: col, staging: staging)
-                                }
+                            for i in stride(from: worker, to: starts.count, by: workers) {
+                                let s0 = starts[i], nb = Swift.min(g.chunk, g.n - s0)
+                                g.forwardBlock(x: xp, weight: wp, out: outp, s0: s0, nb: nb, samples: 0..<nb, band: 0..<g.oh, col: col, staging: staging)
                             }
                         }
                     }
-                    if let bias {
-                        parallelFor(g.n) { s in
-                            for oi in 0..<g.o {
-                                let b = bias.storage[oi], row = outp + (s * g.o + oi) * g.p
-                                for i in 0..<g.p { row[i] += b }
+                } else {
+                    withChunkBuffers(g) { col, staging in
+                        for s0 in starts {
+                            let nb = Swift.min(g.chunk, g.n - s0)
+                            let blocks = g.columnBlocks(nb)
+                            parallelFor(blocks.count) { i in
+                                g.forwardBlock(x: xp, weight: wp, out: outp, s0: s0, nb: nb, samples: blocks[i].samples,
+                                               band: blocks[i].rows, col: col, staging: staging)
                             }
                         }
                     }
                 }
+                if let bias {
+                    parallelFor(g.n) { s in
+                        for oi in 0..<g.o {
+                            let b = bias[oi], row = outp + (s * g.o + oi) * g.p
+                            for i in 0..<g.p { row[i] += b }
+                        }
+                    }
+                }
             }
-        }
-        if g.n * g.o * g.oh * g.ow == 0 { out = [] }
-        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-        return Tensor(uncheckedShape: [g.n, g.o, g.oh, g.ow], storage: out).recording("conv2d", inputs) { grad, need in
-            let (dx, dw) = conv2dBackward(g, x: x, weight: weight, gradOutput: grad, needInput: need[0], needWeight: need[1])
-            var grads: [Tensor?] = [dx, dw]
-            if bias != nil { grads.append(need[2] ? try grad.sum(dim: 3).sum(dim: 2).sum(dim: 0) : nil) }
-            return grads
         }
     }
 }
@@ -355,14 +431,18 @@ private func withChunkBuffers(_ g: ConvGeometry, _ body: (UnsafeMutablePointer<F
 }
 
 /// Gradients of a convolution with respect to its input and its weight, each only if needed.
-private func conv2dBackward(_ g: ConvGeometry, x: Tensor, weight: Tensor, gradOutput: Tensor,
-                            needInput: Bool, needWeight: Bool) -> (Tensor?, Tensor?) {
-    var dx = [Float](repeating: 0, count: needInput ? Swift.max(1, x.count) : 0)
-    var dw = [Float](repeating: 0, count: needWeight ? Swift.max(1, weight.count) : 0)
+/// By im2col; `x` is read only for the weight gradient, `weight` only for the input gradient.
+private func im2colBackward(_ g: ConvGeometry, x: [Float], weight: [Float], gradOutput: [Float],
+                            needInput: Bool, needWeight: Bool) -> (dx: [Float], dw: [Float]) {
+    let inputCount = g.n * g.c * g.h * g.w, weightCount = g.o * g.cg * g.kh * g.kw
+    var dx = [Float](repeating: 0, count: needInput ? Swift.max(1, inputCount) : 0)
+    var dw = [Float](repeating: 0, count: needWeight ? Swift.max(1, weightCount) : 0)
+    // Placeholders for the operand not read, so every base address exists.
+    let x = needWeight ? x : [0], weight = needInput ? weight : [0]
     let starts = g.chunkStarts
-    x.storage.withUnsafeBufferPointer { px in
-        weight.storage.withUnsafeBufferPointer { pw in
-            gradOutput.storage.withUnsafeBufferPointer { pg in
+    x.withUnsafeBufferPointer { px in
+        weight.withUnsafeBufferPointer { pw in
+            gradOutput.withUnsafeBufferPointer { pg in
                 dx.withUnsafeMutableBufferPointer { pdx in
                     dw.withUnsafeMutableBufferPointer { pdw in
                         guard let xp = px.baseAddress, let wp = pw.baseAddress, let gp = pg.baseAddress else { return }
@@ -370,10 +450,10 @@ private func conv2dBackward(_ g: ConvGeometry, x: Tensor, weight: Tensor, gradOu
                             // Each core takes whole chunks: input gradients go to disjoint samples;
                             // weight gradients into the core's own sum, added up at the end.
                             let workers = Swift.min(threadCount, starts.count)
-                            var partial = [Float](repeating: 0, count: needWeight ? workers * weight.count : 0)
+                            var partial = [Float](repeating: 0, count: needWeight ? workers * weightCount : 0)
                             partial.withUnsafeMutableBufferPointer { ppart in
                                 parallelFor(workers) { worker in
-                                    let mine = needWeight ? ppart.baseAddress.map { $0 + worker * weight.count } : nil
+                                    let mine = needWeight ? ppart.baseAddress.map { $0 + worker * weightCount } : nil
                                     withChunkBuffers(g) { col, staging in
                                         for i in stride(from: worker, to: starts.count, by: workers) {
                                             let s0 = starts[i], nb = Swift.min(g.chunk, g.n - s0)
@@ -384,7 +464,7 @@ private func conv2dBackward(_ g: ConvGeometry, x: Tensor, weight: Tensor, gradOu
                                 }
                                 if needWeight, let total = pdw.baseAddress, let parts = ppart.baseAddress {
                                     for worker in 0..<workers {
-                                        for i in 0..<weight.count { total[i] += parts[worker * weight.count + i] }
+                                        for i in 0..<weightCount { total[i] += parts[worker * weightCount + i] }
                                     }
                                 }
                             }
@@ -402,8 +482,7 @@ private func conv2dBackward(_ g: ConvGeometry, x: Tensor, weight: Tensor, gradOu
             }
         }
     }
-    if needInput && x.count == 0 { dx = [] }
-    if needWeight && weight.count == 0 { dw = [] }
-    return (needInput ? Tensor(uncheckedShape: x.shape, storage: dx) : nil,
-            needWeight ? Tensor(uncheckedShape: weight.shape, storage: dw) : nil)
+    if needInput && inputCount == 0 { dx = [] }
+    if needWeight && weightCount == 0 { dw = [] }
+    return (dx, dw)
 }

@@ -1,0 +1,143 @@
+import CDNNL
+
+/// 2-D convolution on oneDNN: the forward pass (with a ReLU fused when asked), the input
+/// gradient, and the weight and bias gradients. Each returns nil when oneDNN cannot do the
+/// shape (the caller then runs the im2col kernels of Convolution.swift) and throws when running
+/// fails.
+enum OneDNNConvolution {
+    enum Pass: Hashable { case forward, forwardReLU, inputGradient, weightGradient }
+
+    struct Key: Hashable {
+        let pass: Pass
+        let sizes: [Int]
+        let bias: Bool
+    }
+
+    private static let cache = DNNLPrimitiveCache<Key>()
+
+    /// y = conv(x, w) + b, then max(0, ·) when `relu`; into `out` (N, O, OH, OW).
+    static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+                        relu: Bool, out: UnsafeMutablePointer<Float>) throws -> Bool {
+        guard let p = primitive(g, relu ? .forwardReLU : .forward, bias: bias != nil) else { return false }
+        var ins = [UnsafeRawPointer(x), UnsafeRawPointer(weight)]
+        if let bias { ins.append(UnsafeRawPointer(bias)) }
+        try p.run(inputs: ins, outputs: [UnsafeMutableRawPointer(out)], "conv2d")
+        return true
+    }
+
+    /// dx from dy, into `dx` (N, C, H, W).
+    static func inputGradient(_ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                              into dx: UnsafeMutablePointer<Float>) throws -> Bool {
+        guard let p = primitive(g, .inputGradient, bias: false) else { return false }
+        try p.run(inputs: [UnsafeRawPointer(gradOutput), UnsafeRawPointer(weight)], outputs: [UnsafeMutableRawPointer(dx)],
+                  "conv2d backward (input)")
+        return true
+    }
+
+    /// dw (and db when `db` is given) from x and dy.
+    static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
+                               into dw: UnsafeMutablePointer<Float>, bias db: UnsafeMutablePointer<Float>?) throws -> Bool {
+        guard let p = primitive(g, .weightGradient, bias: db != nil) else { return false }
+        var outs = [UnsafeMutableRawPointer(dw)]
+        if let db { outs.append(UnsafeMutableRawPointer(db)) }
+        try p.run(inputs: [UnsafeRawPointer(x), UnsafeRawPointer(gradOutput)], outputs: outs, "conv2d backward (weight)")
+        return true
+    }
+
+    private static func primitive(_ g: ConvGeometry, _ pass: Pass, bias: Bool) -> DNNLPrimitive? {
+        guard OneDNN.enabled, OneDNN.engine != nil else { return nil }
+        let sizes = [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups]
+        return cache.primitive(Key(pass: pass, sizes: sizes, bias: bias)) { try make(g, pass, bias: bias) }
+    }
+
+    /// The sizes as oneDNN takes them: grouped weights with the group first; dilation counted
+    /// from 0; the right padding that gives PyTorch's output size (it may be less than the left).
+    private struct Descriptors {
+        let src, weights, bias, dst: dnnl_memory_desc_t
+        let anySrc, anyWeights, anyDst: dnnl_memory_desc_t
+        let strides, dilates, padL, padR: [Int64]
+
+        init(_ g: ConvGeometry) throws {
+            let w = g.groups == 1 ? [g.o, g.c, g.kh, g.kw] : [g.groups, g.og, g.cg, g.kh, g.kw]
+            src = try OneDNN.plain([g.n, g.c, g.h, g.w])
+            weights = try OneDNN.plain(w)
+            bias = try OneDNN.plain([g.o])
+            dst = try OneDNN.plain([g.n, g.o, g.oh, g.ow])
+            anySrc = try OneDNN.anyLayout([g.n, g.c, g.h, g.w])
+            anyWeights = try OneDNN.anyLayout(w)
+            anyDst = try OneDNN.anyLayout([g.n, g.o, g.oh, g.ow])
+            strides = dnnlDims([g.sh, g.sw])
+            dilates = dnnlDims([g.dh - 1, g.dw - 1])
+            padL = dnnlDims([g.ph, g.pw])
+            padR = dnnlDims([(g.oh - 1) * g.sh + g.dh * (g.kh - 1) + 1 - g.h - g.ph,
+                             (g.ow - 1) * g.sw + g.dw * (g.kw - 1) + 1 - g.w - g.pw])
+        }
+
+        /// The forward descriptor (training: the backward passes take it as their hint).
+        func forward(bias withBias: Bool) throws -> dnnl_convolution_desc_t {
+            var desc = dnnl_convolution_desc_t()
+            var (s, wt, b, d) = (anySrc, anyWeights, bias, anyDst)
+            let status = withUnsafePointer(to: &b) { biasDesc in
+                dnnl_dilated_convolution_forward_desc_init(&desc, dnnl_forward_training, dnnl_convolution_direct,
+                                                           &s, &wt, withBias ? biasDesc : nil, &d, strides, dilates, padL, padR)
+            }
+            try OneDNN.check(status, "conv2d: oneDNN convolution")
+            return desc
+        }
+    }
+
+    private static func make(_ g: ConvGeometry, _ pass: Pass, bias: Bool) throws -> DNNLPrimitive {
+        let d = try Descriptors(g)
+        var forwardDesc = try d.forward(bias: bias && (pass == .forward || pass == .forwardReLU))
+        switch pass {
+        case .forward, .forwardReLU:
+            let attr = pass == .forwardReLU ? try reluAttribute() : nil
+            defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
+            let pd = try OneDNN.primitiveDescriptor(&forwardDesc, attr: attr, hint: nil, "conv2d")
+            return try DNNLPrimitive(pd, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_BIAS, d.bias)] : []),
+                                     outputs: [(DNNL_ARG_DST, d.dst)])
+        case .inputGradient:
+            let hint = try OneDNN.primitiveDescriptor(&forwardDesc, attr: nil, hint: nil, "conv2d")
+            defer { dnnl_primitive_desc_destroy(hint) }
+            var desc = dnnl_convolution_desc_t()
+            var (s, wt, dst) = (d.anySrc, d.anyWeights, d.anyDst)
+            try OneDNN.check(dnnl_dilated_convolution_backward_data_desc_init(&desc, dnnl_convolution_direct, &s, &wt, &dst,
+                                                                              d.strides, d.dilates, d.padL, d.padR),
+                             "conv2d: oneDNN convolution backward (input)")
+            let pd = try OneDNN.primitiveDescriptor(&desc, attr: nil, hint: hint, "conv2d backward")
+            return try DNNLPrimitive(pd, inputs: [(DNNL_ARG_DIFF_DST, d.dst), (DNNL_ARG_WEIGHTS, d.weights)],
+                                     outputs: [(DNNL_ARG_DIFF_SRC, d.src)])
+        case .weightGradient:
+            let hint = try OneDNN.primitiveDescriptor(&forwardDesc, attr: nil, hint: nil, "conv2d")
+            defer { dnnl_primitive_desc_destroy(hint) }
+            var desc = dnnl_convolution_desc_t()
+            var (s, wt, b, dst) = (d.anySrc, d.anyWeights, d.bias, d.anyDst)
+            let status = withUnsafePointer(to: &b) { biasDesc in
+                dnnl_dilated_convolution_backward_weights_desc_init(&desc, dnnl_convolution_direct, &s, &wt, bias ? biasDesc : nil, &dst,
+                                                                    d.strides, d.dilates, d.padL, d.padR)
+            }
+            try OneDNN.check(status, "conv2d: oneDNN convolution backward (weight)")
+            let pd = try OneDNN.primitiveDescriptor(&desc, attr: nil, hint: hint, "conv2d backward")
+            return try DNNLPrimitive(pd, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_DIFF_DST, d.dst)],
+                                     outputs: [(DNNL_ARG_DIFF_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_DIFF_BIAS, d.bias)] : []))
+        }
+    }
+
+    /// Attributes that apply max(0, ·) to the result inside the convolution.
+    private static func reluAttribute() throws -> dnnl_primitive_attr_t {
+        var attr: dnnl_primitive_attr_t?
+        var ops: dnnl_post_ops_t?
+        try OneDNN.check(dnnl_primitive_attr_create(&attr), "conv2d: oneDNN attributes")
+        guard let attr else { throw TensorError("conv2d: oneDNN made no attributes") }
+        do {
+            try OneDNN.check(dnnl_post_ops_create(&ops), "conv2d: oneDNN post-ops")
+            defer { if let ops { dnnl_post_ops_destroy(ops) } }
+            try OneDNN.check(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_relu, 0, 0), "conv2d: oneDNN ReLU post-op")
+            try OneDNN.check(dnnl_primitive_attr_set_post_ops(attr, ops), "conv2d: oneDNN post-ops")
+        } catch {
+            dnnl_primitive_attr_destroy(attr)
+            throw error
+        }
+        return attr
+    }
+}
