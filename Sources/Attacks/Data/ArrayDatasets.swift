@@ -1,17 +1,18 @@
 import Foundation
 import Tensor
 
-/// Datasets held in memory: the generated benchmarks, Fashion-MNIST from its IDX files, and
-/// arrays from an `.npz` file (MedMNIST's layout).
+/// Datasets of arrays: the generated benchmarks (rendered per batch), Fashion-MNIST from its IDX
+/// files, and arrays from an `.npz` file (MedMNIST's layout).
 public enum ArrayDatasets {
-    /// The first `count` samples of a benchmark split, or of the set generated from `seed`.
+    /// The first `count` samples of a benchmark split, or of the set generated from `seed`,
+    /// rendered batch by batch as they are read (`GeneratedSource`).
     public static func benchmark(_ name: String, split: String, count: Int, size: Int?, seed: UInt64? = nil) throws -> Dataset {
         let b = try Benchmarks.named(name)
         let s = try BenchmarkSplit(name: split)
-        let data = try b.generate(count: count, size: size ?? b.defaultSize, seed: seed ?? s.seed)
         let label = seed.map { "\(name) (seed \($0))" } ?? "\(name) \(s.rawValue)"
         return Dataset(name: name, task: b.task, classNames: b.classNames, channels: b.channels,
-                       source: try TensorSource(data, origin: label))
+                       source: try GeneratedSource(benchmark: b, count: count, size: size ?? b.defaultSize,
+                                                   seed: seed ?? s.seed, origin: label))
     }
 
     /// Where Debian's `dataset-fashion-mnist` puts the files.

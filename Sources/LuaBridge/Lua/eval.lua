@@ -194,7 +194,7 @@ local function evaluate(o)
     examples = plan:load_examples() or examples
   end
 
-  local rows = smia.per_image.summarize(plan:rows(), {fpr = o.fpr, classes = o.classes})
+  local rows = plan:summarize{fpr = o.fpr, classes = o.classes}
   rows.examples = examples
   rows.complete = plan:complete()
   if o.out then plan:write_csv() end
