@@ -44,6 +44,20 @@ public protocol DatasetSource {
     func samples(_ indices: [Int]) throws -> [Sample]
 }
 
+/// `indices` cut into runs of consecutive values (positions in `indices`): a source reads each
+/// run in one go.
+func consecutiveRuns(_ indices: [Int]) -> [Range<Int>] {
+    var runs: [Range<Int>] = []
+    var start = 0
+    while start < indices.count {
+        var end = start + 1
+        while end < indices.count, indices[end] == indices[end - 1] + 1 { end += 1 }
+        runs.append(start ..< end)
+        start = end
+    }
+    return runs
+}
+
 extension DatasetSource {
     public func file(_ index: Int) -> String? { nil }
     public func samples(_ indices: [Int]) throws -> [Sample] { try indices.map(sample) }

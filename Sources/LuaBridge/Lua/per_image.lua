@@ -15,9 +15,10 @@
 --
 --   smia.per_image.summarize(rows[, {fpr = true, classes = {1, 2}}]) -> summary rows, one per
 --     task, method and fields, in order of first appearance (the rows of smia.eval)
+--   smia.per_image.summary() -> s; s:add(row) ... s:result(options)   (the same, streamed)
 --   smia.per_image.read(path) -> rows      smia.per_image.write(dir, rows)  (jsonl and csv, whole)
+--   smia.per_image.each(path, fn)          smia.per_image.csv_of_file(jsonl, csv)  (streamed)
 local smia = ...
-local T = smia.tensor
 
 local per_image = {}
 

@@ -31,14 +31,7 @@ public struct GeneratedSource: DatasetSource {
     public func samples(_ indices: [Int]) throws -> [Sample] {
         // Consecutive indices are rendered in one call (spread over the cores inside it); a
         // shuffled batch renders its samples side by side.
-        var runs: [Range<Int>] = []
-        var start = 0
-        while start < indices.count {
-            var end = start + 1
-            while end < indices.count, indices[end] == indices[end - 1] + 1 { end += 1 }
-            runs.append(start ..< end)
-            start = end
-        }
+        let runs = consecutiveRuns(indices)
         var rendered = [Result<BenchmarkData, Error>?](repeating: nil, count: runs.count)
         rendered.withUnsafeMutableBufferPointer { slots in
             func render(_ r: Int) {
