@@ -56,7 +56,7 @@ entry("smia.memory", "smia.memory()", "Resident bytes of the process, and bytes 
 entry("smia.gc_threshold", "smia.gc_threshold([bytes])", [[
 Native tensor bytes handed to Lua between forced full collections (so loops making large tensors
 run in flat memory); sets it when given; returns the previous value.]])
-entry("smia.config", "smia.config()", "`{blas, blas_kernel, blas_kernel_chosen_by, blas_kernel_replaced, threads, cpu}`: the BLAS library and version, its CPU kernel and who chose it (OpenBLAS, the user through OPENBLAS_CORETYPE, or smia-lua replacing a generic fallback), the thread count (--threads, SMIA_THREADS, else every core) and the CPU's vector features.")
+entry("smia.config", "smia.config()", "`{blas, blas_kernel, blas_kernel_chosen_by, blas_kernel_replaced, threads, cpu, onednn, onednn_isa}`: the BLAS library and version, its CPU kernel and who chose it (OpenBLAS, the user through OPENBLAS_CORETYPE, or smia-lua replacing a generic fallback), the thread count (--threads, SMIA_THREADS, else every core), the CPU's vector features, and the oneDNN version the convolutions run on (`off` with SMIA_ONEDNN=0) with the instruction set its kernels chose.")
 entry("smia.system", "smia.system()", "`{threads =, blas =, kernel =}`: the cores the kernels use, OpenBLAS's configuration and its CPU kernel.")
 entry({"smia.stop_on_signals", "smia.stop_requested"}, "smia.stop_on_signals() / smia.stop_requested()", [[
 From then on SIGINT and SIGTERM only set a flag (a second one ends the process) / whether one came:
