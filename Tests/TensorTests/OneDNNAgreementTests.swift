@@ -2,8 +2,7 @@ import Tensor
 import XCTest
 
 /// The oneDNN kernels against the kernels of our own they replace (the fallback when oneDNN
-/// cannot take a shape): convolution forward and all its gradients, and the eval-mode
-/// fusion of convolution, batch norm and ReLU against the three layers run one by one.
+/// cannot take a shape): convolution forward and all its gradients.
 /// (ConvolutionGradTests checks whichever runs against finite differences.)
 final class OneDNNAgreementTests: XCTestCase {
     override func tearDown() { OneDNN.enabled = true }
@@ -66,45 +65,5 @@ final class OneDNNAgreementTests: XCTestCase {
         let x = Make.normal([2, 6, 5, 5], seed: 7), w = Make.normal([6, 4, 3, 3], seed: 8, scale: 0.3), b = Make.normal([4], seed: 9)
         let r = try bothWays([x, w, b], seed: 10) { try Tensor.convTranspose2d($0[0], weight: $0[1], bias: $0[2], options: options) }
         assertAgree(r[0], r[1], "conv_transpose2d")
-    }
-
-    /// Conv (with and without bias), batch norm with running statistics, ReLU, in eval mode:
-    /// the fused convolution against the three layers, for the output and the gradients of the
-    /// input and of every parameter.
-    func testEvalFusion() throws {
-        for (bias, withBatchNorm, relu) in [(true, true, true), (false, true, false), (true, false, true)] {
-            let conv = try Conv2d(inChannels: 3, outChannels: 5, kernelSize: (3, 3), padding: (1, 1), bias: bias)
-            let bn = try BatchNorm2d(numFeatures: 5)
-            try bn.runningMean.assign(Make.normal([5], seed: 3, scale: 0.2))
-            try bn.runningVar.assign(Make.uniform([5], seed: 4, 0.5, 2))
-            try bn.weight.assign(Make.normal([5], seed: 5, shift: 1))
-            try bn.bias.assign(Make.normal([5], seed: 6))
-            let model = Sequential([conv] + (withBatchNorm ? [bn] : []) + (relu ? [ReLU()] : []) as [Module])
-            model.eval()
-            let parameters = model.namedParameters().map(\.tensor)
-            let x = Make.normal([4, 3, 6, 6], seed: 2)
-            x.requiresGrad = true
-            let label = "conv bias \(bias), batch norm \(withBatchNorm), relu \(relu)"
-            let runs = try [true, false].map { on -> [Tensor] in
-                OneDNN.enabled = on
-                let y = try model(x)
-                let r = Make.normal(y.shape, seed: 11)
-                return [y.detached()] + (try grad(of: (y * r).sum(), wrt: [x] + parameters))
-            }
-            assertAgree(runs[0], runs[1], label)
-        }
-    }
-
-    /// The fused path against finite differences for the input, what attacks ask for (the
-    /// parameters' gradients agree with the unfused layers above, which have their own checks).
-    func testEvalFusionGradients() throws {
-        let conv = try Conv2d(inChannels: 2, outChannels: 3, kernelSize: (3, 3), padding: (1, 1))
-        let bn = try BatchNorm2d(numFeatures: 3)
-        try bn.runningMean.assign(Make.normal([3], seed: 13, scale: 0.2))
-        try bn.runningVar.assign(Make.uniform([3], seed: 14, 0.5, 2))
-        let model = Sequential([conv, bn, ReLU()])
-        model.eval()
-        let x = Make.awayFromZero([2, 2, 5, 5], seed: 12)
-        gradCheck("fused conv, batch norm, relu: input", [x], tolerance: 1e-3) { try model($0[0]) }
     }
 }

@@ -290,7 +290,7 @@ extension Tensor {
         if let bias, bias.shape != [g.o] {
             throw TensorError("conv2d: expected bias of size \(g.o), got \(describeShape(bias.shape))")
         }
-        let out = try convolutionForward(g, x: x.storage, weight: weight.storage, bias: bias?.storage, relu: false)
+        let out = try convolutionForward(g, x: x.storage, weight: weight.storage, bias: bias?.storage)
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
         return Tensor(uncheckedShape: [g.n, g.o, g.oh, g.ow], storage: out).recording("conv2d", inputs) { grad, need in
             var grads: [Tensor?] = [nil, nil]
@@ -310,9 +310,8 @@ extension Tensor {
     }
 }
 
-/// The values of conv(x, weight) + bias, then max(0, ·) when `relu`: on oneDNN when it takes the
-/// shape, else by im2col.
-func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?, relu: Bool) throws -> [Float] {
+/// The values of conv(x, weight) + bias: on oneDNN when it takes the shape, else by im2col.
+func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?) throws -> [Float] {
     // Not zeroed: the kernels write every value.
     let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
     if outCount == 0 { return [] }
@@ -322,14 +321,13 @@ func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [F
             try out.withUnsafeMutableBufferPointer { po in
                 guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
                 return try withOptionalPointer(bias) { bp in
-                    try OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, relu: relu, out: outp)
+                    try OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
                 }
             }
         }
     }
     if done { return out }
     im2colForward(g, x: x, weight: weight, bias: bias, into: &out)
-    if relu { out.withUnsafeMutableBufferPointer { p in parallelRanges(p.count) { r in for i in r { p[i] = Swift.max(p[i], 0) } } } }
     return out
 }
 

@@ -180,11 +180,11 @@ final class DNNLPrimitive {
              _ what: @autoclosure () -> String) throws {
         guard let engine = OneDNN.engine else { throw TensorError("\(what()): oneDNN has no CPU engine") }
         var memories: [dnnl_memory_t] = []
-        var buffers: [UnsafeMutableRawPointer] = []
+        var buffers: [(UnsafeMutableRawPointer, Int)] = []
         var stream: dnnl_stream_t?
         defer {
             for m in memories { dnnl_memory_destroy(m) }
-            for b in buffers { free(b) }
+            for (b, bytes) in buffers { munmap(b, bytes) }
             if let stream { dnnl_stream_destroy(stream) }
         }
         func memory(_ desc: dnnl_memory_desc_t, _ pointer: UnsafeMutableRawPointer?) throws -> dnnl_memory_t {
@@ -195,13 +195,16 @@ final class DNNLPrimitive {
             memories.append(m)
             return m
         }
+        // Mapped pages, returned to the system when unmapped: through malloc, buffers of these
+        // sizes raise its threshold for mapping and then stay in its heap, which grew the peak
+        // resident size of a long evaluation batch after batch.
         func buffer(_ bytes: Int) throws -> UnsafeMutableRawPointer {
             try MemoryBudget.check(count: bytes, itemBytes: 1, "\(what()): oneDNN buffer")
-            var p: UnsafeMutableRawPointer?
-            guard posix_memalign(&p, 64, Swift.max(bytes, 64)) == 0, let p else {
+            let size = Swift.max(bytes, 1)
+            guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
                 throw TensorError("\(what()): out of memory for a oneDNN buffer of \(MemoryBudget.describe(bytes))")
             }
-            buffers.append(p)
+            buffers.append((p, size))
             return p
         }
         try OneDNN.check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "\(what()): oneDNN stream")

@@ -1,11 +1,11 @@
 import CDNNL
 
-/// 2-D convolution on oneDNN: the forward pass (with a ReLU fused when asked), the input
+/// 2-D convolution on oneDNN: the forward pass, the input
 /// gradient, and the weight and bias gradients. Each returns nil when oneDNN cannot do the
 /// shape (the caller then runs the im2col kernels of Convolution.swift) and throws when running
 /// fails.
 enum OneDNNConvolution {
-    enum Pass: Hashable { case forward, forwardReLU, inputGradient, weightGradient }
+    enum Pass: Hashable { case forward, inputGradient, weightGradient }
 
     struct Key: Hashable {
         let pass: Pass
@@ -15,10 +15,10 @@ enum OneDNNConvolution {
 
     private static let cache = DNNLPrimitiveCache<Key>()
 
-    /// y = conv(x, w) + b, then max(0, ·) when `relu`; into `out` (N, O, OH, OW).
+    /// y = conv(x, w) + b into `out` (N, O, OH, OW).
     static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        relu: Bool, out: UnsafeMutablePointer<Float>) throws -> Bool {
-        guard let p = primitive(g, relu ? .forwardReLU : .forward, bias: bias != nil) else { return false }
+                        out: UnsafeMutablePointer<Float>) throws -> Bool {
+        guard let p = primitive(g, .forward, bias: bias != nil) else { return false }
         var ins = [UnsafeRawPointer(x), UnsafeRawPointer(weight)]
         if let bias { ins.append(UnsafeRawPointer(bias)) }
         try p.run(inputs: ins, outputs: [UnsafeMutableRawPointer(out)], "conv2d")
@@ -88,12 +88,10 @@ enum OneDNNConvolution {
 
     private static func make(_ g: ConvGeometry, _ pass: Pass, bias: Bool) throws -> DNNLPrimitive {
         let d = try Descriptors(g)
-        var forwardDesc = try d.forward(bias: bias && (pass == .forward || pass == .forwardReLU))
+        var forwardDesc = try d.forward(bias: bias && pass == .forward)
         switch pass {
-        case .forward, .forwardReLU:
-            let attr = pass == .forwardReLU ? try reluAttribute() : nil
-            defer { if let attr { dnnl_primitive_attr_destroy(attr) } }
-            let pd = try OneDNN.primitiveDescriptor(&forwardDesc, attr: attr, hint: nil, "conv2d")
+        case .forward:
+            let pd = try OneDNN.primitiveDescriptor(&forwardDesc, attr: nil, hint: nil, "conv2d")
             return try DNNLPrimitive(pd, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_BIAS, d.bias)] : []),
                                      outputs: [(DNNL_ARG_DST, d.dst)])
         case .inputGradient:
@@ -121,23 +119,5 @@ enum OneDNNConvolution {
             return try DNNLPrimitive(pd, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_DIFF_DST, d.dst)],
                                      outputs: [(DNNL_ARG_DIFF_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_DIFF_BIAS, d.bias)] : []))
         }
-    }
-
-    /// Attributes that apply max(0, ·) to the result inside the convolution.
-    private static func reluAttribute() throws -> dnnl_primitive_attr_t {
-        var attr: dnnl_primitive_attr_t?
-        var ops: dnnl_post_ops_t?
-        try OneDNN.check(dnnl_primitive_attr_create(&attr), "conv2d: oneDNN attributes")
-        guard let attr else { throw TensorError("conv2d: oneDNN made no attributes") }
-        do {
-            try OneDNN.check(dnnl_post_ops_create(&ops), "conv2d: oneDNN post-ops")
-            defer { if let ops { dnnl_post_ops_destroy(ops) } }
-            try OneDNN.check(dnnl_post_ops_append_eltwise(ops, 1, dnnl_eltwise_relu, 0, 0), "conv2d: oneDNN ReLU post-op")
-            try OneDNN.check(dnnl_primitive_attr_set_post_ops(attr, ops), "conv2d: oneDNN post-ops")
-        } catch {
-            dnnl_primitive_attr_destroy(attr)
-            throw error
-        }
-        return attr
     }
 }

@@ -6,7 +6,9 @@ public final class Sequential: Module {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        try runChain(children, x)
+        var y = x
+        for child in children { y = try run(child.module, named: child.name, y) }
+        return y
     }
 
     public var count: Int { children.count }
