@@ -5,6 +5,7 @@ import Glibc
 import Tensor
 
 BLASCoreSelection.reexecuteIfBetterKernel()
+BufferReuse.enable()
 
 if let text = getenv(EngineThreads.variable).map({ String(cString: $0) }), EngineThreads.parse(text) == nil {
     writeError("smia-lua: \(EngineThreads.variable) must be a positive integer, got '\(text)'\n")
