@@ -67,6 +67,13 @@ function tests.huge_offsets_lengths_and_paddings_are_errors()
          "padding must be at most half the kernel size")
   errors("smia.nn.max_pool2d(smia.tensor.zeros{1, 1, 5, 6}, {kernel_size = math.maxinteger, padding = math.maxinteger // 4})",
          "is larger than the padded input")
+  errors("smia.nn.interpolate(smia.tensor.zeros{2, 3, 8, 8}, {size = math.maxinteger})", "memory budget")
+  errors("smia.data.npz{path = 'x.npz', classes = 2^40}", "at most 2^24")
+  -- Options shown in Lua source form (the attack's description) at sizes past Int64.
+  for _, code in ipairs{"smia.attack.dag{gamma = math.maxinteger, steps = 0}", "smia.attack.bim{eps = 2^31, step = math.mininteger}",
+                        "smia.attack.cw{c = math.mininteger, kappa = -1/0}"} do
+    errors(code, "must be")
+  end
   -- A stride past every size: one window per axis, no overflow in the ceil-mode arithmetic.
   local status, output = child([[
 local y = smia.nn.max_pool2d(smia.tensor.zeros{1, 1, 5, 6}, {kernel_size = 3, stride = math.maxinteger, ceil_mode = true})
