@@ -547,6 +547,9 @@ local function run_parent(o)
         cases = cases + ((culprit or first) - first + 1)
         first = (culprit or first) + 1
       end
+      -- Progress on stderr, so that a run of thousands shows it is alive.
+      io.stderr:write(("fuzz: %s %d/%d, %d findings, %.0f s\n"):format(kind, first - 1, total, #findings,
+        smia.clock() - started_at))
     end
   end
   if o.keep == 0 then os.execute("rm -rf " .. shell_quote(work)) else print("fuzz: logs and corpus kept in " .. work) end
