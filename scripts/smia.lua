@@ -50,7 +50,9 @@
 --                  job K/N come from SLURM_ARRAY_TASK_ID/COUNT, in a Kubernetes indexed Job from
 --                  JOB_COMPLETION_INDEX with --shards N
 --   --merge DIR... the shards' --out folders into --out: the same results as one run
---                  (same options as the shards)
+--                  (same options as the shards). The variants table and the paper's sweeps
+--                  cover the whole run: shard 0 computes them (into its whole_run.json), the
+--                  other shards leave them out, and the merge takes them from shard 0
 local here = debug.getinfo(1, "S").source:match("^@(.*)[/\\]") or "."
 local cli = dofile(here .. "/lib/cli.lua")
 local tasks = dofile(here .. "/lib/tasks.lua")
@@ -334,14 +336,25 @@ if not o.sweep then
                alphas = o.full and variants.alphas.full or variants.alphas.default,
                limit = not o.full and variants.default_n or nil,
                budget = function(name, protocol) return budget_for(tasks[name], protocol) end}
-  local variant_rows, variant_text = variants.run(selected, env)
-  for _, r in ipairs(variant_rows) do all_rows[#all_rows + 1] = r end
-  markdown[#markdown + 1] = variant_text
-  markdown[#markdown + 1] = paper_tables.render(all_rows, o.protocol, selected, env)
-  if o.full and set(selected).endoscopy then
-    local sweep_rows, sweep_text = paper_tables.sweeps(env)
-    for _, r in ipairs(sweep_rows) do all_rows[#all_rows + 1] = r end
-    markdown[#markdown + 1] = sweep_text
+  -- Whole-run work, done once (scripts/lib/runs.lua): shard 0 of a sharded run, not the others.
+  local whole = runs.whole_run(o, shard, merge_dirs, function()
+    local out = {}
+    out.variant_rows, out.variant_text = variants.run(selected, env)
+    if o.full and set(selected).endoscopy then out.sweep_rows, out.sweep_text = paper_tables.sweeps(env) end
+    return out
+  end)
+  stop_if_asked()
+  if whole then
+    for _, r in ipairs(whole.variant_rows) do all_rows[#all_rows + 1] = r end
+    markdown[#markdown + 1] = whole.variant_text
+    markdown[#markdown + 1] = paper_tables.render(all_rows, o.protocol, selected, env)
+    if whole.sweep_text then
+      for _, r in ipairs(whole.sweep_rows) do all_rows[#all_rows + 1] = r end
+      markdown[#markdown + 1] = whole.sweep_text
+    end
+  else
+    markdown[#markdown + 1] = ("## Variants table and the paper's tables\n\nShard 0 computes them once for the whole run; "
+      .. "they are in the merged results (this is shard %d/%d).\n"):format(shard[1], shard[2])
   end
   markdown[#markdown + 1] = "Pictures in figures/<task>_comparison.png: per row one image; columns: the clean image with the model's prediction, then for FGSM, PGD, DeepFool or DAG, and SMIA the adversarial image with its prediction and the perturbation (red positive, blue negative, full colour at ε).\n"
 else

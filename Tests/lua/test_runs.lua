@@ -190,21 +190,53 @@ function tests.sigterm_stops_after_the_batch_then_resume_finishes()
   H.rmdir(dir)
 end
 
+-- The files under a folder, relative to it, sorted.
+local function files_under(dir)
+  local out = {}
+  for line in shell(("cd %s && find . -type f | sort"):format(quote(dir))):gmatch("[^\n]+") do out[#out + 1] = line end
+  return out
+end
+
+-- A merge writes the files one run writes (report.html too); the variants table is computed
+-- once, by shard 0 (its progress lines say so: the other shards and the merge print none).
 function tests.two_and_three_shards_merged_equal_one_run()
   local expected = reference_run()
+  local loud = small:gsub(" %-%-quiet", "")
   for _, shards in ipairs{2, 3} do
     local dir = H.tmpdir()
     local outs = {}
     for k = 0, shards - 1 do
       outs[#outs + 1] = quote(("%s/shard%d"):format(dir, k))
-      local _, err, status = main_job(("%s --shard %d/%d --out %s"):format(small, k, shards, outs[#outs]), dir)
+      local _, err, status = main_job(("%s --shard %d/%d --out %s"):format(loud, k, shards, outs[#outs]), dir)
       H.eq(status, 0, "shard exit status (stderr: " .. err .. ")")
+      H.eq(err:find("variants, ball protocol", 1, true) ~= nil, k == 0, ("shard %d computes the variants table"):format(k))
+      H.eq(exists(("%s/shard%d/whole_run.json"):format(dir, k)), k == 0, ("shard %d keeps whole_run.json"):format(k))
+      if k > 0 then
+        assert(read(("%s/shard%d/tables.md"):format(dir, k)):find("Shard 0 computes them once", 1, true), "shard " .. k .. ": tables.md says where the variants are")
+      end
     end
-    local _, err, status = main_job(("%s --merge %s --out %s"):format(small, table.concat(outs, " "), quote(dir .. "/merged")), dir)
+    local _, err, status = main_job(("%s --merge %s --out %s"):format(loud, table.concat(outs, " "), quote(dir .. "/merged")), dir)
     H.eq(status, 0, "merge exit status (stderr: " .. err .. ")")
+    assert(not err:find("variants,", 1, true), "the merge computes no variants table: " .. err)
     same_runs(dir .. "/merged", expected)
+    H.same(files_under(dir .. "/merged"), files_under(expected), "the merged folder's files against one run's")
+    assert(read(dir .. "/merged/report.html"):find("Variants of SMIA", 1, true), "report.html holds the variants table")
     H.rmdir(dir)
   end
+end
+
+function tests.merge_needs_shard_0s_whole_run_work()
+  local dir = H.tmpdir()
+  local outs = {}
+  for k = 0, 1 do
+    outs[k + 1] = quote(("%s/s%d"):format(dir, k))
+    local _, err, status = main_job(("%s --shard %d/2 --out %s"):format(small, k, outs[k + 1]), dir)
+    H.eq(status, 0, "shard exit status (stderr: " .. err .. ")")
+  end
+  os.remove(dir .. "/s0/whole_run.json")
+  local _, err, status = main_job(("%s --merge %s --out %s"):format(small, table.concat(outs, " "), quote(dir .. "/m")), dir)
+  assert(status ~= 0 and err:find("none of the folders holds whole_run.json", 1, true), err)
+  H.rmdir(dir)
 end
 
 function tests.merge_names_what_is_missing()

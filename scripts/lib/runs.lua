@@ -6,6 +6,7 @@
 --   local shard = runs.shard(o)                      -- {k, n} or nil
 --   local eval = runs.evaluator(o, shard, merge_dirs) -- smia.eval, or its rows merged from folders
 --   runs.metadata(o, shard, started_at)              -- name -> text, for smia.report.write's `run`
+--   runs.whole_run(o, shard, merge_dirs, compute)    -- work done once per run (shard 0), or nil
 local runs = {}
 
 -- `--merge DIR DIR ...` (the words up to the next option) out of the arguments.
@@ -96,24 +97,29 @@ function runs.metadata(o, shard, started_at, attacks)
   }
 end
 
--- The rows of every folder's per_image.jsonl, read once.
-local function reader()
-  local cache = {}
-  return function(dir)
-    if not cache[dir] then
-      local path = dir .. "/per_image.jsonl"
-      local f = io.open(path, "rb")
-      if not f then error(("--merge: %s has no per_image.jsonl (is it the --out of a shard?)"):format(dir), 0) end
-      f:close()
-      cache[dir] = smia.per_image.read(path)
-    end
-    return cache[dir]
+-- A shard's folder must hold its per_image.jsonl.
+local function check_folder(dir)
+  local f = io.open(dir .. "/per_image.jsonl", "rb")
+  if not f then error(("--merge: %s has no per_image.jsonl (is it the --out of a shard?)"):format(dir), 0) end
+  f:close()
+end
+
+-- The shards' saved adversarial images of `task` (DIR/adversarial/<task>/...) into the merged
+-- folder `save`: hard links where the file system allows, else copies.
+local function gather_adversarial(merge_dirs, out, save, task)
+  local dest = save .. "/" .. task
+  for _, dir in ipairs(merge_dirs) do
+    local from = dir .. save:sub(#out + 1) .. "/" .. task
+    local command = ("if [ -d %s ]; then mkdir -p %s && { cp -Rl %s/. %s/ 2>/dev/null || cp -R %s/. %s/; }; fi")
+      :format(quote(from), quote(dest), quote(from), quote(dest), quote(from), quote(dest))
+    if not os.execute(command) then error(("--merge: cannot gather the adversarial images of %s into %s"):format(from, dest), 0) end
   end
 end
 
 -- smia.eval, or with merge_dirs its result rebuilt from the shards' rows: the batches of each
 -- evaluation gathered from the folders (each exactly once), appended in order to --out's
--- per_image.jsonl, summarized; the pictures' images from the folder that ran the first batch.
+-- per_image.jsonl and summarized as they go (one batch's rows in memory at a time); the
+-- pictures' images from the folder that ran the first batch.
 function runs.evaluator(o, shard, merge_dirs)
   if not merge_dirs then
     return function(options)
@@ -123,7 +129,6 @@ function runs.evaluator(o, shard, merge_dirs)
   end
   if #merge_dirs == 0 then o.fail("--merge needs the output folders of the shards") end
   os.remove(o.out .. "/per_image.jsonl")
-  local read = reader()
   return function(options)
     local n = math.min(options.n, options.data:size())
     local bs = options.batch_size
@@ -135,14 +140,14 @@ function runs.evaluator(o, shard, merge_dirs)
     local merged = smia.per_image.plan(setmetatable({out = o.out}, {__index = spec}))
     local found, examples = {}, nil
     for _, dir in ipairs(merge_dirs) do
-      read(dir)
+      check_folder(dir)
       local part = smia.per_image.plan(setmetatable({out = dir, resume = true, read_only = true}, {__index = spec}))
       for b = 1, batches do
         if part.done[b] then
           if found[b] then
             error(("--merge: batch %d of %s is in both %s and %s"):format(b, task, found[b].dir, dir), 0)
           end
-          found[b] = {dir = dir, rows = part.done[b]}
+          found[b] = {dir = dir, part = part}
         end
       end
       if not examples and (options.keep or 0) > 0 and part.done[1] then examples = part:load_examples() end
@@ -155,14 +160,52 @@ function runs.evaluator(o, shard, merge_dirs)
       error(("--merge: batches %s of %s (of %d) are in none of the folders; a shard did not finish"):format(
         table.concat(missing, ", "), task, batches), 0)
     end
-    for b = 1, batches do merged:finish(b, found[b].rows) end
+    for b = 1, batches do merged:finish(b, found[b].part:batch_rows(b)) end
+    if options.save then gather_adversarial(merge_dirs, o.out, options.save, task) end
     merged:write_csv()
-    local rows = smia.per_image.summarize(merged:rows(), {fpr = options.fpr, classes = options.classes})
+    local rows = merged:summarize{fpr = options.fpr, classes = options.classes}
     rows.examples = examples or {methods = {}}
     rows.complete = true
     if examples then merged:save_examples(examples) end
     return rows
   end
+end
+
+-- Work that covers the whole run rather than a part of the images (the variants table and
+-- the paper's sweeps) is done once: by an unsharded run, or by shard 0 alongside the other
+-- shards' batches, which keeps it in OUT/whole_run.json; the merge takes it from there, and
+-- shards 1...N-1 skip it (nil). `compute()` returns a table of rows and texts (JSON values).
+-- A resumed shard 0 keeps the whole_run.json it already wrote.
+local whole_run_file = "whole_run.json"
+
+local function read_json(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local ok, value = pcall(smia.json.decode, text)
+  if not ok or type(value) ~= "table" then error(("%s is not the JSON a shard 0 writes: %s"):format(path, tostring(value)), 0) end
+  return value
+end
+
+function runs.whole_run(o, shard, merge_dirs, compute)
+  if merge_dirs then
+    for _, dir in ipairs(merge_dirs) do
+      local value = read_json(dir .. "/" .. whole_run_file)
+      if value then return value end
+    end
+    error(("--merge: none of the folders holds %s, the variants table and sweeps shard 0 computes; "
+      .. "did shard 0 finish? (resume it with --resume)"):format(whole_run_file), 0)
+  end
+  if not shard then return compute() end
+  if shard[1] ~= 0 then return nil end
+  local path = o.out .. "/" .. whole_run_file
+  local value = o.resume and read_json(path)
+  if value then return value end
+  value = compute()
+  -- Cut short by SIGINT or SIGTERM: not kept, a resumed shard 0 computes it again.
+  if not smia.stop_requested() then smia.per_image.write_whole(path, smia.json.encode(value)) end
+  return value
 end
 
 return runs

@@ -1,17 +1,18 @@
 import Foundation
 import Tensor
 
-/// Datasets held in memory: the generated benchmarks, Fashion-MNIST from its IDX files, and
-/// arrays from an `.npz` file (MedMNIST's layout).
+/// Datasets of arrays: the generated benchmarks (rendered per batch), Fashion-MNIST from its IDX
+/// files (in memory), and arrays from an `.npz` file (MedMNIST's layout, read per batch).
 public enum ArrayDatasets {
-    /// The first `count` samples of a benchmark split, or of the set generated from `seed`.
+    /// The first `count` samples of a benchmark split, or of the set generated from `seed`,
+    /// rendered batch by batch as they are read (`GeneratedSource`).
     public static func benchmark(_ name: String, split: String, count: Int, size: Int?, seed: UInt64? = nil) throws -> Dataset {
         let b = try Benchmarks.named(name)
         let s = try BenchmarkSplit(name: split)
-        let data = try b.generate(count: count, size: size ?? b.defaultSize, seed: seed ?? s.seed)
         let label = seed.map { "\(name) (seed \($0))" } ?? "\(name) \(s.rawValue)"
         return Dataset(name: name, task: b.task, classNames: b.classNames, channels: b.channels,
-                       source: try TensorSource(data, origin: label))
+                       source: try GeneratedSource(benchmark: b, count: count, size: size ?? b.defaultSize,
+                                                   seed: seed ?? s.seed, origin: label))
     }
 
     /// Where Debian's `dataset-fashion-mnist` puts the files.
@@ -63,76 +64,59 @@ public enum ArrayDatasets {
         throw TensorError("\(op): cannot find '\(FileDatasets.join(dir, name + ".gz"))' (\(hint))")
     }
 
-    /// Images and labels from an `.npz` file. Images (N, H, W) or (N, H, W, C) with C = 1 or 3,
-    /// as MedMNIST stores them, become (N, C, H, W) divided by `scale` (255 for MedMNIST's uint8);
-    /// (N, C, H, W) is taken as it is when C is 1 or 3 and the last dimension is not. Labels (N) or
-    /// (N, 1) make a classification set, (N, H, W) a segmentation set. The classes are
-    /// `classNames`, or 0...max label.
+    /// (N, C, H, W, channels last) of images (N, H, W), (N, H, W, C) with C in {1, 3}, or
+    /// (N, C, H, W) with C in {1, 3}.
+    private static func layout(_ s: [Int], what: String) throws -> (Int, Int, Int, Int, Bool) {
+        if s.count == 3 { return (s[0], 1, s[1], s[2], false) }
+        if s.count == 4, s[3] == 1 || s[3] == 3 { return (s[0], s[3], s[1], s[2], true) }
+        if s.count == 4, s[1] == 1 || s[1] == 3 { return (s[0], s[1], s[2], s[3], false) }
+        throw TensorError("npz: \(what) is \(describeShape(s)); expected images (N, H, W), (N, H, W, C) or (N, C, H, W) with C = 1 or 3")
+    }
+
+    /// Images and labels from an `.npz` file, read a batch at a time (`NPZSource`). Images (N, H, W)
+    /// or (N, H, W, C) with C = 1 or 3, as MedMNIST stores them, become (N, C, H, W) divided by
+    /// `scale` (255 for MedMNIST's uint8); (N, C, H, W) is taken as it is when C is 1 or 3 and the
+    /// last dimension is not. Labels (N) or (N, 1) make a classification set, (N, H, W) a
+    /// segmentation set. The classes are `classNames`, or 0...max label. Every value of the first
+    /// `count` samples is checked here, in one pass over the file that holds one block at a time.
     public static func npz(path: String, imagesKey: String, labelsKey: String, scale: Float, count: Int?,
                            classNames: [String]?) throws -> Dataset {
         let op = "npz"
-        let arrays = try NPZ.read(path: path)
-        func array(_ key: String) throws -> Tensor {
-            guard let t = arrays.first(where: { $0.name == key })?.tensor else {
-                throw TensorError("\(op): '\(path)' has no array '\(key)' (it holds \(arrays.map { "'\($0.name)'" }.joined(separator: ", ")))")
-            }
-            return t
-        }
-        let rawImages = try array(imagesKey)
-        let rawLabels = try array(labelsKey)
+        let images = try NPZRows(path: path, member: imagesKey)
+        let labels = try NPZRows(path: path, member: labelsKey)
         guard scale.isFinite, scale > 0 else { throw TensorError("\(op): scale must be a positive number, got \(scale)") }
-        var images = try channelsFirst(rawImages, what: "'\(path)' array '\(imagesKey)'")
-        let n = images.shape[0], h = images.shape[2], w = images.shape[3]
-        var labels = rawLabels
-        if labels.shape == [n, 1] { labels = try Tensor(shape: [n], storage: labels.storage) }
-        guard labels.shape == [n] || labels.shape == [n, h, w] else {
-            throw TensorError("\(op): '\(path)' array '\(labelsKey)' is \(describeShape(rawLabels.shape)); expected (\(n)) "
+        let (n, c, h, w, channelsLast) = try layout(images.shape, what: "'\(path)' array '\(imagesKey)'")
+        let l = labels.shape
+        let isMask = l == [n, h, w]
+        guard l == [n] || l == [n, 1] || isMask else {
+            throw TensorError("\(op): '\(path)' array '\(labelsKey)' is \(describeShape(l)); expected (\(n)) "
                 + "or (\(n), 1) class labels, or (\(n), \(h), \(w)) masks, for the \(n) images of '\(imagesKey)' "
                 + "(multi-label sets are not supported)")
         }
         let take = min(count ?? n, n)
-        let plane = images.count / max(n, 1)
-        let pixels = images.storage[0 ..< take * plane].map { $0 / scale }
-        if let bad = pixels.firstIndex(where: { !($0 >= 0 && $0 <= 1) }) {
-            throw TensorError("\(op): '\(path)' array '\(imagesKey)': value \(pixels[bad] * scale) at position \(bad + 1) is "
-                + "outside [0, \(scale)] (images are divided by scale = \(scale) into [0, 1]; give the right scale)")
+        // Rows of a few MiB at a time.
+        let block = max(1, (1 << 22) / max(1, c * h * w * 4))
+        try images.scan(count: take, block: block) { first, values in
+            if let bad = values.firstIndex(where: { !($0 >= 0 && $0 <= scale) }) {
+                throw TensorError("\(op): '\(path)' array '\(imagesKey)': value \(values[bad]) at position \(first * c * h * w + bad + 1) is "
+                    + "outside [0, \(scale)] (images are divided by scale = \(scale) into [0, 1]; give the right scale)")
+            }
         }
-        images = try Tensor(shape: [take] + images.shape.dropFirst(), storage: pixels)
-        let perLabel = labels.count / max(n, 1)
-        let y = try Tensor(shape: [take] + labels.shape.dropFirst(), storage: Array(labels.storage[0 ..< take * perLabel]))
-        if let bad = y.storage.firstIndex(where: { !($0 >= 0 && $0 == $0.rounded() && $0 < 1e6) }) {
-            throw TensorError("\(op): '\(path)' array '\(labelsKey)': value \(y.storage[bad]) at position \(bad + 1) is not a class "
-                + "(expected integers >= 0)")
+        var maxLabel: Float = 0
+        try labels.scan(count: take, block: block) { first, values in
+            if let bad = values.firstIndex(where: { !($0 >= 0 && $0 == $0.rounded() && $0 < 1e6) }) {
+                throw TensorError("\(op): '\(path)' array '\(labelsKey)': value \(values[bad]) at position \(first * l.dropFirst().reduce(1, *) + bad + 1) is not a class "
+                    + "(expected integers >= 0)")
+            }
+            maxLabel = max(maxLabel, values.max() ?? 0)
         }
-        let maxLabel = Int(y.storage.max() ?? 0)
-        let classes = classNames ?? FileDatasets.numberedClasses(maxLabel + 1)
-        if maxLabel >= classes.count {
-            throw TensorError("\(op): '\(path)' array '\(labelsKey)': label \(maxLabel) out of range (expected 0...\(classes.count - 1) "
+        let classes = classNames ?? FileDatasets.numberedClasses(Int(maxLabel) + 1)
+        if Int(maxLabel) >= classes.count {
+            throw TensorError("\(op): '\(path)' array '\(labelsKey)': label \(Int(maxLabel)) out of range (expected 0...\(classes.count - 1) "
                 + "for \(classes.count) classes)")
         }
-        let source = try TensorSource(images: images, labels: y, origin: "npz '\(path)'")
-        return Dataset(name: op, task: labels.rank == 1 ? .classification : .segmentation, classNames: classes,
-                       channels: images.shape[1], source: source)
-    }
-
-    /// (N, H, W) → (N, 1, H, W); (N, H, W, C) with C in {1, 3} → (N, C, H, W); (N, C, H, W)
-    /// with C in {1, 3} stays.
-    private static func channelsFirst(_ t: Tensor, what: String) throws -> Tensor {
-        let s = t.shape
-        if s.count == 3 { return try Tensor(shape: [s[0], 1, s[1], s[2]], storage: t.storage) }
-        if s.count == 4, s[3] == 1 || s[3] == 3 {
-            let (n, h, w, c) = (s[0], s[1], s[2], s[3])
-            var out = [Float](repeating: 0, count: t.count)
-            for i in 0 ..< n {
-                for y in 0 ..< h {
-                    for x in 0 ..< w {
-                        for k in 0 ..< c { out[((i * c + k) * h + y) * w + x] = t.storage[((i * h + y) * w + x) * c + k] }
-                    }
-                }
-            }
-            return try Tensor(shape: [n, c, h, w], storage: out)
-        }
-        if s.count == 4, s[1] == 1 || s[1] == 3 { return t }
-        throw TensorError("npz: \(what) is \(describeShape(s)); expected images (N, H, W), (N, H, W, C) or (N, C, H, W) with C = 1 or 3")
+        let source = NPZSource(images: images, labels: labels, channelsLast: channelsLast, channels: c, height: h, width: w,
+                               scale: scale, count: take, origin: "npz '\(path)'")
+        return Dataset(name: op, task: isMask ? .segmentation : .classification, classNames: classes, channels: c, source: source)
     }
 }

@@ -31,17 +31,36 @@ public struct Batch {
     public let indices: [Int]
 }
 
-/// Where a dataset's samples come from: a tensor in memory, or files read on demand.
+/// Where a dataset's samples come from: a tensor in memory, files read on demand, or a
+/// generated benchmark rendered on demand.
 public protocol DatasetSource {
     var count: Int { get }
     /// Sample `index` (0-based, in range): checked, or a thrown error naming the file.
     func sample(_ index: Int) throws -> Sample
     /// The file sample `index` (0-based, in range) is read from, if it has one.
     func file(_ index: Int) -> String?
+    /// The samples at `indices` (0-based, in range), in order: a source that makes a batch
+    /// faster than one sample at a time (a generated benchmark) gives it here.
+    func samples(_ indices: [Int]) throws -> [Sample]
+}
+
+/// `indices` cut into runs of consecutive values (positions in `indices`): a source reads each
+/// run in one go.
+func consecutiveRuns(_ indices: [Int]) -> [Range<Int>] {
+    var runs: [Range<Int>] = []
+    var start = 0
+    while start < indices.count {
+        var end = start + 1
+        while end < indices.count, indices[end] == indices[end - 1] + 1 { end += 1 }
+        runs.append(start ..< end)
+        start = end
+    }
+    return runs
 }
 
 extension DatasetSource {
     public func file(_ index: Int) -> String? { nil }
+    public func samples(_ indices: [Int]) throws -> [Sample] { try indices.map(sample) }
 }
 
 /// A dataset: its task, class names and channel count, and samples by 0-based index.
@@ -71,13 +90,18 @@ public final class Dataset {
 
     /// Sample `index`, 0-based.
     public func sample(_ index: Int) throws -> Sample {
-        guard index >= 0, index < count else {
+        try samples([index])[0]
+    }
+
+    /// The samples at `indices` (0-based), each checked.
+    public func samples(_ indices: [Int]) throws -> [Sample] {
+        for index in indices where index < 0 || index >= count {
             throw TensorError("\(name): sample index \(index) out of range (the dataset holds \(count) samples)")
         }
         do {
-            let s = try source.sample(index)
-            try check(s)
-            return s
+            let list = try source.samples(indices)
+            for s in list { try check(s) }
+            return list
         } catch let error as TensorError where !error.message.hasPrefix("\(name): ") {
             throw TensorError("\(name): \(error.message)")
         }
@@ -125,8 +149,7 @@ public final class Dataset {
         var pixels: [Float] = []
         var labels: [Float] = []
         var boxes: [[Box]] = []
-        for i in indices {
-            let s = try sample(i)
+        for s in try samples(indices) {
             if let f = first {
                 guard s.image.shape == f.image.shape else {
                     throw TensorError("\(name): cannot batch images of different sizes: '\(f.source)' is "

@@ -38,6 +38,8 @@
 -- adversarial images plus success_rate (over the images the model got right before the
 -- attack, see smia.attack), linf, l2, l0, var, cos_mean and cos_positive (attacks
 -- built with record = true), psnr, ssim, forwards and gradients per image, seconds_per_image.
+-- No row stays in memory: each batch's rows go to the file and into running sums
+-- (smia.per_image.summary), so a run over any number of images holds one batch at a time.
 -- Every figure is computed from the per-image rows (smia.per_image.summarize), so rows of
 -- shards or of a resumed run summarize to the same values: task metrics pool the whole set
 -- (accuracy over all images, IoU over all pixels); the perturbation figures are means over
@@ -194,7 +196,7 @@ local function evaluate(o)
     examples = plan:load_examples() or examples
   end
 
-  local rows = smia.per_image.summarize(plan:rows(), {fpr = o.fpr, classes = o.classes})
+  local rows = plan:summarize{fpr = o.fpr, classes = o.classes}
   rows.examples = examples
   rows.complete = plan:complete()
   if o.out then plan:write_csv() end

@@ -10,8 +10,10 @@
 --                                    batches = count, batch_size = size, n = images,
 --                                    read_only = bool}  -- (a shard's folder being merged)
 --   plan:todo(b)                  whether batch b is computed here
---   plan:finish(b, rows)          appends batch b's rows (and keeps them)
---   plan:rows()                   every row of this evaluation here, in batch order
+--   plan:finish(b, rows)          appends batch b's rows and adds them to the summary
+--   plan:summarize(options)       the summary rows of the batches done here (no row is kept in
+--                                 memory: sums per batch, smia.per_image.summary)
+--   plan:batch_rows(b)            batch b's rows read back from the file (read_only plans)
 --   plan:complete()               whether every batch is done;  plan:write_csv()
 --   plan:save_examples(ex) / plan:load_examples()
 local smia = ...
@@ -31,7 +33,8 @@ end
 local function quote(path) return "'" .. path:gsub("'", "'\\''") .. "'" end
 
 function per_image.plan(o)
-  local self = setmetatable({out = o.out, shard = o.shard, batches = o.batches, done = {}, order = {}}, Plan)
+  local self = setmetatable({out = o.out, shard = o.shard, batches = o.batches, done = {}, ranges = {},
+                             summary = per_image.summary()}, Plan)
   local fields = {task = o.task}
   for k, v in pairs(o.fields or {}) do fields[k] = v end
   self.key = per_image.group(fields) .. "\0" .. o.task
@@ -40,29 +43,38 @@ function per_image.plan(o)
   if not os.execute("mkdir -p " .. quote(self.out)) then fail(("cannot create the folder '%s'"):format(self.out)) end
   self.path = self.out .. "/per_image.jsonl"
   local mine_of = function(r) return per_image.group(r) .. "\0" .. r.task == self.key end
-  local rows = exists(self.path) and per_image.read(self.path) or {}
-  local kept, by_batch, changed = {}, {}, false
-  for _, r in ipairs(rows) do
-    if mine_of(r) then
+  -- One pass over the file, row by row: this evaluation's rows are counted per batch and summed
+  -- (self.summary), and where each batch's lines are is noted (self.ranges, for a merge).
+  local counts, changed = {}, false
+  if exists(self.path) then
+    per_image.each(self.path, function(r, line, offset)
+      if not mine_of(r) then return end
       if not o.resume then
         changed = true
-      else
-        local b = r.batch
-        if math.type(b) ~= "integer" or b < 1 or b > o.batches or r.index < (b - 1) * o.batch_size + 1
-          or r.index > math.min(b * o.batch_size, o.n) then
-          fail(("'%s' holds rows of %s from a run with other settings (batch %s, image %s); resume in a new folder or without resume")
-            :format(self.path, o.task, tostring(b), tostring(r.index)))
-        end
-        by_batch[b] = by_batch[b] or {}
-        table.insert(by_batch[b], r)
+        return
       end
+      local b = r.batch
+      if math.type(b) ~= "integer" or b < 1 or b > o.batches or r.index < (b - 1) * o.batch_size + 1
+        or r.index > math.min(b * o.batch_size, o.n) then
+        fail(("'%s' holds rows of %s from a run with other settings (batch %s, image %s); resume in a new folder or without resume")
+          :format(self.path, o.task, tostring(b), tostring(r.index)))
+      end
+      counts[b] = (counts[b] or 0) + 1
+      self.summary:add(r)
+      local ranges = self.ranges[b] or {}
+      self.ranges[b] = ranges
+      local last = ranges[#ranges]
+      if last and last[2] == offset then last[2] = offset + #line else ranges[#ranges + 1] = {offset, offset + #line} end
+    end)
+  end
+  for b, count in pairs(counts) do
+    if count == self.expected(b) then
+      self.done[b] = true
+    else  -- a batch cut by a crash: computed again
+      changed = true
+      self.summary:drop(b)
+      self.ranges[b] = nil
     end
-  end
-  for b, list in pairs(by_batch) do
-    if #list == self.expected(b) then self.done[b] = list else changed = true end
-  end
-  for _, r in ipairs(rows) do
-    if not mine_of(r) or self.done[r.batch] then kept[#kept + 1] = r end
   end
   -- A cut last line, or rows this run replaces: the file is rewritten without them.
   local f = io.open(self.path, "rb")
@@ -74,7 +86,14 @@ function per_image.plan(o)
     end
     f:close()
   end
-  if changed and not o.read_only then per_image.write(self.out, kept) end
+  if changed and not o.read_only then
+    per_image.write_streamed(self.path, function(write)
+      per_image.each(self.path, function(r, line)
+        if not mine_of(r) or self.done[r.batch] then write(line) end
+      end)
+    end)
+    self.ranges = {}  -- (the lines moved; only a read-only plan's ranges are used)
+  end
   if not o.resume and not o.read_only then  -- a new run: the pictures' images of an old one go
     os.remove(self:examples_path() .. ".json")
     os.remove(self:examples_path() .. ".safetensors")
@@ -87,8 +106,10 @@ function Plan:todo(b)
   return not self.shard or (b - 1) % self.shard[2] == self.shard[1]
 end
 
+-- Batch b's rows: appended to the file and added to the summary, not kept.
 function Plan:finish(b, rows)
-  self.done[b] = rows
+  self.done[b] = true
+  for _, r in ipairs(rows) do self.summary:add(r) end
   if self.path then per_image.append(self.path, rows) end
 end
 
@@ -100,17 +121,27 @@ function Plan:complete()
   return true
 end
 
--- per_image.csv from per_image.jsonl, whole.
+-- per_image.csv from per_image.jsonl, streamed.
 function Plan:write_csv()
-  if self.path then per_image.write_whole(self.out .. "/per_image.csv", per_image.csv(per_image.read(self.path))) end
+  if self.path then per_image.csv_of_file(self.path, self.out .. "/per_image.csv") end
 end
 
-function Plan:rows()
-  local out = {}
-  for b = 1, self.batches do
-    for _, r in ipairs(self.done[b] or {}) do out[#out + 1] = r end
+-- The summary rows of every batch done here (smia.per_image.summarize's).
+function Plan:summarize(options)
+  return self.summary:result(options)
+end
+
+-- The rows of done batch b, read back from the file (a read-only plan: a shard being merged).
+function Plan:batch_rows(b)
+  local f, message = io.open(self.path, "rb")
+  if not f then fail(("cannot read '%s': %s"):format(self.path, message)) end
+  local rows = {}
+  for _, range in ipairs(self.ranges[b] or {}) do
+    f:seek("set", range[1])
+    for line in f:read(range[2] - range[1]):gmatch("[^\n]+") do rows[#rows + 1] = smia.json.decode(line) end
   end
-  return out
+  f:close()
+  return rows
 end
 
 -- Examples: the tensors in one safetensors file, box lists and names in a JSON file beside it.

@@ -15,9 +15,10 @@
 --
 --   smia.per_image.summarize(rows[, {fpr = true, classes = {1, 2}}]) -> summary rows, one per
 --     task, method and fields, in order of first appearance (the rows of smia.eval)
+--   smia.per_image.summary() -> s; s:add(row) ... s:result(options)   (the same, streamed)
 --   smia.per_image.read(path) -> rows      smia.per_image.write(dir, rows)  (jsonl and csv, whole)
+--   smia.per_image.each(path, fn)          smia.per_image.csv_of_file(jsonl, csv)  (streamed)
 local smia = ...
-local T = smia.tensor
 
 local per_image = {}
 
@@ -130,41 +131,102 @@ function per_image.group(row)
 end
 
 -- Summary ------------------------------------------------------------------------------------
+--
+-- A streaming accumulator: rows go in one at a time and only sums stay (per task, method,
+-- fields and batch), so a run of any length summarizes in flat memory (detection keeps the
+-- boxes, which mAP ranks over the whole set). Sums are kept per batch and added up in batch
+-- order at the end, rows in index order within a batch: one run, a resumed run and merged
+-- shards add the same numbers in the same order and give the same summary to the last bit.
+--
+--   local s = smia.per_image.summary()
+--   s:add(row)            (rows of a batch in index order)
+--   s:drop(batch)         forgets the rows of a batch (one cut by a crash)
+--   s:result(options)     the summary rows, as smia.per_image.summarize
 
-local averaged = {{"linf", "linf"}, {"l2", "l2"}, {"l0", "l0"}, {"var", "var"},
-                  {"cos_mean", "cos_mean"}, {"cos_positive", "cos_positive"}, {"psnr", "psnr"}, {"ssim", "ssim"}}
+local averaged = {"linf", "l2", "l0", "var", "cos_mean", "cos_positive", "psnr", "ssim"}
 
-local function classification_metrics(out, rows, o)
-  local pred, y = {}, {}
-  for i, r in ipairs(rows) do pred[i], y[i] = r.prediction, r.label end
-  pred, y = T.from(pred), T.from(y)
-  out.accuracy = smia.metrics.accuracy(pred, y)
-  if o.fpr then out.fpr = smia.metrics.fpr(pred, y) end
+-- Float32 rounding of a double: accuracy and fpr as smia.metrics computes them (a quotient of
+-- two integers below 2^24 rounded once to float32; rounding the double quotient is the same).
+local function float32(v) return (string.unpack("<f", string.pack("<f", v))) end
+
+local function new_part()
+  return {rows = 0, correct = 0, healthy = 0, flagged = 0, pixels = 0, correct_pixels = 0, inter = {}, pred = {},
+          actual = {}, detections = {}, truths = {}, successes = 0, counted = 0, sums = {}, counts = {},
+          forwards = 0, gradients = 0, seconds = 0}
+end
+
+local function add_counts(into, from)
+  for c = 1, #from do into[c] = (into[c] or 0) + from[c] end
+end
+
+-- Adds one row to a batch's part.
+local function accumulate(p, r)
+  p.rows = p.rows + 1
+  if r.label ~= nil then
+    if r.prediction == r.label then p.correct = p.correct + 1 end
+    if r.label == 0 then
+      p.healthy = p.healthy + 1
+      if r.prediction > 0 then p.flagged = p.flagged + 1 end
+    end
+  elseif r.pixels ~= nil then
+    p.pixels, p.correct_pixels = p.pixels + r.pixels, p.correct_pixels + r.correct_pixels
+    add_counts(p.inter, r.intersection)
+    add_counts(p.pred, r.predicted)
+    add_counts(p.actual, r.actual)
+  else
+    p.detections[#p.detections + 1] = r.detections or {}
+    p.truths[#p.truths + 1] = r.boxes or {}
+  end
+  if r.method == "clean" then return end
+  -- success_rate: over the images the model got right before the attack.
+  if r.success and r.clean_correct ~= 0 then p.successes, p.counted = p.successes + r.success, p.counted + 1 end
+  for _, name in ipairs(averaged) do
+    local v = r[name]
+    if v then p.sums[name], p.counts[name] = (p.sums[name] or 0) + v, (p.counts[name] or 0) + 1 end
+  end
+  p.forwards, p.gradients, p.seconds = p.forwards + (r.forwards or 0), p.gradients + (r.gradients or 0), p.seconds + (r.seconds or 0)
+end
+
+-- The parts of a group added up in batch order.
+local function total(parts)
+  local batches = {}
+  for b in pairs(parts) do batches[#batches + 1] = b end
+  table.sort(batches)
+  local t = new_part()
+  for _, b in ipairs(batches) do
+    local p = parts[b]
+    for _, k in ipairs{"rows", "correct", "healthy", "flagged", "pixels", "correct_pixels", "successes", "counted",
+                       "forwards", "gradients", "seconds"} do
+      t[k] = t[k] + p[k]
+    end
+    add_counts(t.inter, p.inter)
+    add_counts(t.pred, p.pred)
+    add_counts(t.actual, p.actual)
+    table.move(p.detections, 1, #p.detections, #t.detections + 1, t.detections)
+    table.move(p.truths, 1, #p.truths, #t.truths + 1, t.truths)
+    for _, name in ipairs(averaged) do
+      if p.counts[name] then
+        t.sums[name], t.counts[name] = (t.sums[name] or 0) + p.sums[name], (t.counts[name] or 0) + p.counts[name]
+      end
+    end
+  end
+  return t, #batches
 end
 
 -- Pooled over all pixels of all images, as smia.metrics.iou and dice: per class the summed
 -- counts, then the mean over `classes` (0-based labels) or over every class with a value.
-local function segmentation_metrics(out, rows, o)
-  local pixels, correct, inter, pred, actual = 0, 0, {}, {}, {}
-  for _, r in ipairs(rows) do
-    pixels, correct = pixels + r.pixels, correct + r.correct_pixels
-    for c = 1, #r.intersection do
-      inter[c] = (inter[c] or 0) + r.intersection[c]
-      pred[c] = (pred[c] or 0) + r.predicted[c]
-      actual[c] = (actual[c] or 0) + r.actual[c]
-    end
-  end
-  out.pixel_accuracy = correct / pixels
+local function segmentation_metrics(out, t, o)
+  out.pixel_accuracy = t.correct_pixels / t.pixels
   local function mean(value)
     local chosen = {}
     if o.classes then
       for _, c in ipairs(o.classes) do chosen[#chosen + 1] = c + 1 end
     else
-      for c = 1, #inter do chosen[#chosen + 1] = c end
+      for c = 1, #t.inter do chosen[#chosen + 1] = c end
     end
     local sum, count = 0, 0
     for _, c in ipairs(chosen) do
-      local v = inter[c] and value(inter[c], pred[c], actual[c])
+      local v = t.inter[c] and value(t.inter[c], t.pred[c], t.actual[c])
       if v then sum, count = sum + v, count + 1 end
     end
     return count > 0 and sum / count or 0 / 0
@@ -173,97 +235,133 @@ local function segmentation_metrics(out, rows, o)
   out.dice = mean(function(i, p, a) return p + a > 0 and 2 * i / (p + a) or nil end)
 end
 
-local function detection_metrics(out, rows)
-  local detections, truths = {}, {}
-  for i, r in ipairs(rows) do detections[i], truths[i] = r.detections or {}, r.boxes or {} end
-  out.map50 = smia.metrics.map(detections, truths)
-  out.iou = smia.metrics.mean_box_iou(detections, truths)
-end
-
--- One summary row from the per-image rows of one task, method and fields.
-local function summary_row(rows, o)
-  local first = rows[1]
+-- One summary row from a group's totals.
+local function summary_row(g, o)
+  local t = total(g.parts)
   local out = {}
-  for k, v in pairs(first) do
-    if not known[k] or k == "task" or k == "method" then out[k] = v end
+  for k, v in pairs(g.fields) do out[k] = v end
+  if g.kind == "classification" then
+    out.accuracy = float32(t.correct / t.rows)
+    if o.fpr and t.healthy > 0 then out.fpr = float32(t.flagged / t.healthy) end
+  elseif g.kind == "segmentation" then
+    segmentation_metrics(out, t, o)
+  else
+    out.map50 = smia.metrics.map(t.detections, t.truths)
+    out.iou = smia.metrics.mean_box_iou(t.detections, t.truths)
   end
-  if first.label ~= nil then classification_metrics(out, rows, o)
-  elseif first.pixels ~= nil then segmentation_metrics(out, rows, o)
-  else detection_metrics(out, rows) end
-  if first.method == "clean" then return out end
-  -- success_rate: over the images the model got right before the attack (none: absent).
-  local successes, counted = 0, 0
-  for _, r in ipairs(rows) do
-    if r.success and r.clean_correct ~= 0 then successes, counted = successes + r.success, counted + 1 end
+  if g.fields.method == "clean" then return out end
+  if t.counted > 0 then out.success_rate = t.successes / t.counted end
+  for _, name in ipairs(averaged) do
+    if t.counts[name] then out[name] = t.sums[name] / t.counts[name] end
   end
-  if counted > 0 then out.success_rate = successes / counted end
-  for _, pair in ipairs(averaged) do
-    local sum, count = 0, 0
-    for _, r in ipairs(rows) do
-      local v = r[pair[1]]
-      if v then sum, count = sum + v, count + 1 end
-    end
-    if count > 0 then out[pair[2]] = sum / count end
-  end
-  local forwards, gradients, seconds = 0, 0, 0
-  for _, r in ipairs(rows) do
-    forwards, gradients, seconds = forwards + (r.forwards or 0), gradients + (r.gradients or 0), seconds + (r.seconds or 0)
-  end
-  out.forwards, out.gradients, out.seconds_per_image = forwards / #rows, gradients / #rows, seconds / #rows
+  out.forwards, out.gradients, out.seconds_per_image = t.forwards / t.rows, t.gradients / t.rows, t.seconds / t.rows
   return out
 end
 
--- Rows ordered by their position in the dataset (stable: a sort by index alone).
-local function by_index(rows)
-  local sorted = table.move(rows, 1, #rows, 1, {})
-  table.sort(sorted, function(a, b) return a.index < b.index end)
-  return sorted
+local Summary = {}
+Summary.__index = Summary
+
+function per_image.summary() return setmetatable({groups = {}, order = {}}, Summary) end
+
+function Summary:add(r)
+  local key = r.method .. "\0" .. r.task .. "\0" .. per_image.group(r)
+  local g = self.groups[key]
+  if not g then
+    -- The summary row's own fields: task, method and the evaluation's extra fields.
+    local fields = {}
+    for k, v in pairs(r) do
+      if not known[k] or k == "task" or k == "method" then fields[k] = v end
+    end
+    g = {fields = fields, parts = {},
+         kind = r.label ~= nil and "classification" or r.pixels ~= nil and "segmentation" or "detection"}
+    self.groups[key] = g
+    self.order[#self.order + 1] = key
+  end
+  local b = r.batch or 0
+  local p = g.parts[b]
+  if not p then
+    p = new_part()
+    g.parts[b] = p
+  end
+  accumulate(p, r)
+end
+
+function Summary:drop(batch)
+  for _, g in pairs(self.groups) do g.parts[batch] = nil end
+end
+
+function Summary:result(options)
+  local o = options or {}
+  local out = {}
+  for _, key in ipairs(self.order) do
+    local g = self.groups[key]
+    if next(g.parts) then out[#out + 1] = summary_row(g, o) end
+  end
+  return out
 end
 
 function per_image.summarize(rows, options)
   if type(rows) ~= "table" then error("smia.per_image.summarize: expected a list of rows, got " .. type(rows), 2) end
-  local o = options or {}
-  local groups, order = {}, {}
   for i, r in ipairs(rows) do
     if type(r) ~= "table" or type(r.task) ~= "string" or type(r.method) ~= "string" or math.type(r.index) ~= "integer" then
       error(("smia.per_image.summarize: row %d needs a task, a method and an integer index"):format(i), 2)
     end
-    local key = r.method .. "\0" .. r.task .. "\0" .. per_image.group(r)
-    if not groups[key] then
-      groups[key] = {}
-      order[#order + 1] = key
-    end
-    local g = groups[key]
-    g[#g + 1] = r
   end
-  local out = {}
-  for _, key in ipairs(order) do out[#out + 1] = summary_row(by_index(groups[key]), o) end
-  return out
+  -- Index order within each batch (stable: a sort by position in the list breaks ties).
+  local position = {}
+  for i, r in ipairs(rows) do position[r] = i end
+  local sorted = table.move(rows, 1, #rows, 1, {})
+  table.sort(sorted, function(a, b)
+    if a.index ~= b.index then return a.index < b.index end
+    return position[a] < position[b]
+  end)
+  local s = per_image.summary()
+  for _, r in ipairs(sorted) do s:add(r) end
+  -- Groups in order of first appearance in the list.
+  local first = {}
+  for _, r in ipairs(rows) do
+    local key = r.method .. "\0" .. r.task .. "\0" .. per_image.group(r)
+    if not first[key] then
+      first[key] = true
+      first[#first + 1] = key
+    end
+  end
+  s.order = table.move(first, 1, #first, 1, {})
+  return s:result(options)
 end
 
 -- Files ----------------------------------------------------------------------------------------
 
 local function fail(message) error("smia.per_image: " .. message, 3) end
 
--- The rows of a per_image.jsonl file. A last line without its newline was cut by a crash
+-- The rows of a per_image.jsonl file one at a time, read line by line (a file of any size in
+-- flat memory): for each row `each(row, line, offset)`, `line` its text with the newline and
+-- `offset` where it starts in the file. A last line without its newline was cut by a crash
 -- and is left out; any other bad line is an error naming it.
-function per_image.read(path)
+function per_image.each(path, each)
   local f, message = io.open(path, "rb")
   if not f then fail(("cannot read '%s': %s"):format(path, message)) end
-  local text = f:read("a")
-  f:close()
-  local rows, number = {}, 0
-  for line, newline in text:gmatch("([^\n]*)(\n?)") do
+  local number, offset = 0, 0
+  for line in f:lines("L") do
     number = number + 1
-    if newline == "" then break end
-    if line ~= "" then
+    if line:sub(-1) ~= "\n" then break end
+    if line ~= "\n" then
       local ok, row = pcall(smia.json.decode, line)
       if not ok or type(row) ~= "table" or type(row.task) ~= "string" then
+        f:close()
         fail(("'%s' line %d is not a result row: %s"):format(path, number, ok and "no task" or row))
       end
-      rows[#rows + 1] = row
+      each(row, line, offset)
     end
+    offset = offset + #line
   end
+  f:close()
+end
+
+-- The rows of a per_image.jsonl file, all in a list.
+function per_image.read(path)
+  local rows = {}
+  per_image.each(path, function(row) rows[#rows + 1] = row end)
   return rows
 end
 
@@ -282,16 +380,24 @@ function per_image.append(path, rows)
   f:close()
 end
 
--- Writes `text` to path through a temporary file and a rename, so that a reader never sees
--- half a file.
-function per_image.write_whole(path, text)
+-- Writes a file through a temporary file and a rename, so that a reader never sees half a
+-- file: `produce(write)` calls write(text) for each piece.
+function per_image.write_streamed(path, produce)
   local temporary = path .. ".partial"
   local f, message = io.open(temporary, "wb")
   if not f then fail(("cannot write '%s': %s"):format(temporary, message)) end
-  f:write(text)
+  local ok, err = pcall(produce, function(text) assert(f:write(text)) end)
   f:close()
-  local ok, err = os.rename(temporary, path)
-  if not ok then fail(("cannot rename '%s' to '%s': %s"):format(temporary, path, err)) end
+  if not ok then
+    os.remove(temporary)
+    error(err, 0)
+  end
+  local renamed, why = os.rename(temporary, path)
+  if not renamed then fail(("cannot rename '%s' to '%s': %s"):format(temporary, path, why)) end
+end
+
+function per_image.write_whole(path, text)
+  per_image.write_streamed(path, function(write) write(text) end)
 end
 
 local function csv_field(v)
@@ -303,10 +409,12 @@ local function csv_field(v)
   return v
 end
 
--- The CSV of rows: known columns in order (extra fields after method), lists as JSON text.
-function per_image.csv(rows)
+-- The CSV's columns for the fields present in the rows (`add(row)` for each, then
+-- `columns()`): known columns in order, extra fields after method.
+local function csv_columns()
   local present, extra = {}, {}
-  for _, r in ipairs(rows) do
+  local c = {}
+  function c.add(r)
     for k in pairs(r) do
       if not present[k] then
         present[k] = true
@@ -314,19 +422,43 @@ function per_image.csv(rows)
       end
     end
   end
-  table.sort(extra)
-  local columns = {"task", "method"}
-  for _, k in ipairs(extra) do columns[#columns + 1] = k end
-  for i = 3, #per_image.order do
-    if present[per_image.order[i]] then columns[#columns + 1] = per_image.order[i] end
+  function c.columns()
+    table.sort(extra)
+    local columns = {"task", "method"}
+    for _, k in ipairs(extra) do columns[#columns + 1] = k end
+    for i = 3, #per_image.order do
+      if present[per_image.order[i]] then columns[#columns + 1] = per_image.order[i] end
+    end
+    return columns
   end
-  local lines = {table.concat(columns, ",")}
-  for _, r in ipairs(rows) do
-    local cells = {}
-    for i, c in ipairs(columns) do cells[i] = csv_field(r[c]) end
-    lines[#lines + 1] = table.concat(cells, ",")
-  end
-  return table.concat(lines, "\n") .. "\n"
+  return c
+end
+
+local function csv_line(r, columns)
+  local cells = {}
+  for i, c in ipairs(columns) do cells[i] = csv_field(r[c]) end
+  return table.concat(cells, ",") .. "\n"
+end
+
+-- The CSV of rows: known columns in order (extra fields after method), lists as JSON text.
+function per_image.csv(rows)
+  local c = csv_columns()
+  for _, r in ipairs(rows) do c.add(r) end
+  local columns = c.columns()
+  local lines = {table.concat(columns, ",") .. "\n"}
+  for _, r in ipairs(rows) do lines[#lines + 1] = csv_line(r, columns) end
+  return table.concat(lines)
+end
+
+-- per_image.csv from a per_image.jsonl, streamed: one pass for the columns, one for the lines.
+function per_image.csv_of_file(jsonl, csv)
+  local c = csv_columns()
+  per_image.each(jsonl, c.add)
+  local columns = c.columns()
+  per_image.write_streamed(csv, function(write)
+    write(table.concat(columns, ",") .. "\n")
+    per_image.each(jsonl, function(r) write(csv_line(r, columns)) end)
+  end)
 end
 
 -- Writes dir/per_image.jsonl and dir/per_image.csv whole.

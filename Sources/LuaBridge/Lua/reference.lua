@@ -556,12 +556,12 @@ local bench = {split = "'train' or 'test'", n = "samples", size = "image size (d
 entry("smia.data.benchmark", "smia.data.benchmark{name, split, n, size, seed}", "A generated medical benchmark by name (fundus, ct_lung, endoscopy).",
   {options = merged(bench, {name = "the benchmark (also the first positional value)"}), call = function() return smia.data.benchmark{"fundus", n = 1} end})
 entry({"smia.data.fundus", "smia.data.ct_lung", "smia.data.endoscopy"}, "smia.data.fundus{split, n, size, seed}",
-  "The generated benchmarks: fundus grading (classification), CT lung segmentation, endoscopy artefact detection.",
+  "The generated benchmarks: fundus grading (classification), CT lung segmentation, endoscopy artefact detection; rendered per batch.",
   {options = bench, call = function() return smia.data.fundus{n = 1} end})
 entry("smia.data.fashion_mnist", "smia.data.fashion_mnist{split, n, root}", "Fashion-MNIST from Debian's dataset-fashion-mnist (or `root`).",
   {options = {split = "'train' or 'test'", n = "the first n samples (default: all)", root = "folder of the IDX files"},
    call = function() return smia.data.fashion_mnist{root = "/nonexistent"} end})
-entry("smia.data.npz", "smia.data.npz{path, images, labels, scale, n, classes}", "A MedMNIST-style `.npz` archive.",
+entry("smia.data.npz", "smia.data.npz{path, images, labels, scale, n, classes}", "A MedMNIST-style `.npz` archive, read per batch (checked in one pass when made).",
   {options = {path = "the file (required; also positional)", images = "array of images", labels = "array of labels",
               scale = "images are divided by it", n = "the first n samples", classes = "a count or a list of names"},
    call = function() return smia.data.npz{"/nonexistent.npz"} end})
@@ -670,10 +670,12 @@ entry("smia.per_image.batch_rows", "smia.per_image.batch_rows(b)", "The rows of 
 entry("smia.per_image.group", "smia.per_image.group(row)", "The key of a row's evaluation: its task and extra fields (not its method).")
 entry("smia.per_image.reserved", "smia.per_image.reserved(name)", "Whether `name` is a field of the rows themselves (not free for extra fields).")
 entry("smia.per_image.summarize", "smia.per_image.summarize(rows[, options])", "smia.eval's result rows (one per task and method) from per-image rows.")
-entry({"smia.per_image.read", "smia.per_image.line", "smia.per_image.append"}, "smia.per_image.read(path) / line(row) / append(path, rows)",
-  "The rows of a per_image.jsonl file (a last line cut by a crash is left out) / one row as a JSON line / appends rows and flushes them.")
-entry({"smia.per_image.csv", "smia.per_image.write", "smia.per_image.write_whole"}, "smia.per_image.csv(rows) / write(dir, rows) / write_whole(path, text)",
-  "The CSV of rows / writes dir/per_image.jsonl and .csv whole / writes a file through a temporary file and a rename.")
+entry("smia.per_image.summary", "smia.per_image.summary()", "A streaming summary: `s:add(row)` row by row, `s:drop(batch)`, `s:result(options)` as summarize's; only sums per method and batch are kept.")
+entry({"smia.per_image.read", "smia.per_image.each", "smia.per_image.line", "smia.per_image.append"}, "smia.per_image.read(path) / each(path, fn) / line(row) / append(path, rows)",
+  "The rows of a per_image.jsonl file (a last line cut by a crash is left out) / the same one at a time, fn(row, line, offset), in flat memory / one row as a JSON line / appends rows and flushes them.")
+entry({"smia.per_image.csv", "smia.per_image.csv_of_file", "smia.per_image.write", "smia.per_image.write_whole", "smia.per_image.write_streamed"},
+  "smia.per_image.csv(rows) / csv_of_file(jsonl, csv) / write(dir, rows) / write_whole(path, text) / write_streamed(path, fn)",
+  "The CSV of rows / per_image.csv from a per_image.jsonl, streamed / writes dir/per_image.jsonl and .csv whole / writes a file through a temporary file and a rename / the same, fn(write) writing it piece by piece.")
 entry("smia.per_image.save_adversarial", "smia.per_image.save_adversarial(dir, task, method, indices, x_adv[, format])", "Adversarial images, losslessly: dir/<task>/<method>/<index>.npy (float32) or .png (16-bit).")
 entry("smia.per_image.plan", "smia.per_image.plan(options)", "smia.eval's bookkeeping of the batches to compute, done and saved in `out` (resume, shards).")
 entry({"smia.json.encode", "smia.json.decode"}, "smia.json.encode(value[, {order}]) / smia.json.decode(text)", "JSON text of a Lua value (keys of `order` first, then sorted) / the Lua value of JSON text (errors name the byte position).")

@@ -67,9 +67,9 @@ public enum NPY {
             && bytes[3] == UInt8(ascii: "M") && bytes[4] == UInt8(ascii: "P") && bytes[5] == UInt8(ascii: "Y")
     }
 
-    /// The array of a `.npy` image; `fail` makes the errors (it names the file, or the member
-    /// of an `.npz`).
-    static func decode(_ file: UnsafeRawBufferPointer, fail: @escaping (String) -> TensorError) throws -> Tensor {
+    /// Where the header of a `.npy` image ends (its values start), from its first 10 or 12
+    /// bytes (the preamble), checked.
+    static func headerEnd(_ file: UnsafeRawBufferPointer, fail: (String) -> TensorError) throws -> Int {
         guard hasMagic(file) else {
             throw fail("not a .npy file: it starts with \(describeBytes(file, limit: 6)), expected '\\x93NUMPY'")
         }
@@ -96,14 +96,26 @@ public enum NPY {
         guard headerLength <= NPY.maxHeaderBytes else {
             throw fail("header length \(headerLength) is larger than the \(NPY.maxHeaderBytes)-byte limit (corrupt file?)")
         }
-        guard headerLength <= file.count - headerStart else {
-            throw fail("header length \(headerLength) is larger than the \(file.count - headerStart) bytes "
+        return headerStart + headerLength
+    }
+
+    /// What the header of a `.npy` image says about its array, and where the values start;
+    /// `file` holds at least the header (`headerEnd` bytes).
+    static func header(_ file: UnsafeRawBufferPointer, fail: @escaping (String) -> TensorError) throws -> (ArrayDescription, Int) {
+        let end = try headerEnd(file, fail: fail)
+        let headerStart = file[6] == 1 ? 10 : 12
+        guard end <= file.count else {
+            throw fail("header length \(end - headerStart) is larger than the \(file.count - headerStart) bytes "
                 + "that follow it (truncated file?)")
         }
-        let header = UnsafeRawBufferPointer(rebasing: file[headerStart ..< headerStart + headerLength])
-        let description = try parseHeader(header, fail: fail)
+        let header = UnsafeRawBufferPointer(rebasing: file[headerStart ..< end])
+        return (try parseHeader(header, fail: fail), end)
+    }
 
-        let dataStart = headerStart + headerLength
+    /// The array of a `.npy` image; `fail` makes the errors (it names the file, or the member
+    /// of an `.npz`).
+    static func decode(_ file: UnsafeRawBufferPointer, fail: @escaping (String) -> TensorError) throws -> Tensor {
+        let (description, dataStart) = try header(file, fail: fail)
         guard let count = elementCount(description.shape) else {
             throw fail("shape \(describeShape(description.shape)) is too large (at most \(maxTensorElements) elements)")
         }
@@ -127,7 +139,7 @@ public enum NPY {
 }
 
 /// What the header says about the array.
-private struct ArrayDescription {
+struct ArrayDescription {
     var descr: String
     var scalar: StoredScalar
     var bigEndian: Bool
@@ -136,7 +148,7 @@ private struct ArrayDescription {
 }
 
 /// Column-major (first index fastest) values rearranged into row-major order.
-private func rowMajorFromFortran(_ values: [Float], shape: [Int]) -> [Float] {
+func rowMajorFromFortran(_ values: [Float], shape: [Int]) -> [Float] {
     let rank = shape.count
     let strides = stridesOf(shape)
     var index = [Int](repeating: 0, count: rank)

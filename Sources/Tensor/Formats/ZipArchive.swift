@@ -66,7 +66,9 @@ struct ZipArchive {
     private static let centralSignature: UInt32 = 0x0201_4B50
     private static let localSignature: UInt32 = 0x0403_4B50
 
-    private static func parseDirectory(_ file: UnsafeRawBufferPointer,
+    /// The members listed by the central directory of an archive's bytes (a mapped file works:
+    /// only the directory's and the local headers' pages are read).
+    static func parseDirectory(_ file: UnsafeRawBufferPointer,
                                        fail: (String) -> TensorError) throws -> [Entry] {
         let r = ByteReader(bytes: file, bigEndian: false)
         guard file.count >= 22 else {

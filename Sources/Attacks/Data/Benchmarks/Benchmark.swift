@@ -98,11 +98,17 @@ public protocol Benchmark {
     var classNames: [String] { get }
     /// The image side used when none is given.
     var defaultSize: Int { get }
-    /// `count` square images of side `size` (16...1024); sample i depends only on (seed, i).
-    func generate(count: Int, size: Int, seed: UInt64) throws -> BenchmarkData
+    /// Samples `first ..< first + count` (square images of side `size`, 16...1024); sample i
+    /// depends only on (seed, i), so any range is produced alone, as a dataset reads a batch.
+    func generate(first: Int, count: Int, size: Int, seed: UInt64) throws -> BenchmarkData
 }
 
 extension Benchmark {
+    /// The first `count` samples.
+    public func generate(count: Int, size: Int, seed: UInt64) throws -> BenchmarkData {
+        try generate(first: 0, count: count, size: size, seed: seed)
+    }
+
     public func generate(count: Int, seed: UInt64) throws -> BenchmarkData {
         try generate(count: count, size: defaultSize, seed: seed)
     }
@@ -141,12 +147,13 @@ struct SampleTargets {
     var boxes: [Box] = []
 }
 
-/// Checks the arguments, then renders every sample (spread over the cores; each sample has its
+/// Checks the arguments, then renders samples `first ..< first + count` (spread over the cores; each sample has its
 /// own generator seeded from (seed, index), so the order of work does not matter) and assembles
 /// the tensors.
-func generateBenchmark(_ op: String, task: BenchmarkTask, count: Int, size: Int, seed: UInt64, salt: UInt64, channels: Int,
+func generateBenchmark(_ op: String, first: Int, task: BenchmarkTask, count: Int, size: Int, seed: UInt64, salt: UInt64, channels: Int,
                        render: (_ index: Int, _ rng: inout SeededRandom, _ pixels: UnsafeMutableBufferPointer<Float>) -> SampleTargets) throws -> BenchmarkData {
     guard count >= 0 else { throw TensorError("\(op): count must be >= 0, got \(count)") }
+    guard first >= 0, first <= Int(Int32.max) else { throw TensorError("\(op): the first sample must be in 0...\(Int32.max), got \(first)") }
     guard (16...1024).contains(size) else { throw TensorError("\(op): size must be in 16...1024, got \(size)") }
     let perImage = channels * size * size
     let (total, overflow) = count.multipliedReportingOverflow(by: perImage)
@@ -158,9 +165,9 @@ func generateBenchmark(_ op: String, task: BenchmarkTask, count: Int, size: Int,
     pixels.withUnsafeMutableBufferPointer { pix in
         targets.withUnsafeMutableBufferPointer { tgt in
             func work(_ i: Int) {
-                var rng = SeededRandom(seed: sampleSeed(seed, index: i, salt: salt))
+                var rng = SeededRandom(seed: sampleSeed(seed, index: first + i, salt: salt))
                 let slice = UnsafeMutableBufferPointer(rebasing: pix[(i * perImage)..<((i + 1) * perImage)])
-                tgt[i] = render(i, &rng, slice)
+                tgt[i] = render(first + i, &rng, slice)
             }
             if count > 1 && threadCount > 1 {
                 DispatchQueue.concurrentPerform(iterations: count, execute: work)

@@ -31,8 +31,8 @@ public struct CTLungBenchmark: Benchmark {
 
     static let salt: UInt64 = 0x4354_4C55_4E47 // "CTLUNG"
 
-    public func generate(count: Int, size: Int, seed: UInt64) throws -> BenchmarkData {
-        try generateBenchmark("ct_lung", task: .segmentation, count: count, size: size, seed: seed, salt: Self.salt, channels: 1) { _, rng, out in
+    public func generate(first: Int, count: Int, size: Int, seed: UInt64) throws -> BenchmarkData {
+        try generateBenchmark("ct_lung", first: first, task: .segmentation, count: count, size: size, seed: seed, salt: Self.salt, channels: 1) { _, rng, out in
             let (image, mask) = Self.render(size: size, rng: &rng)
             image.write(to: out)
             return SampleTargets(mask: mask)

@@ -33,8 +33,8 @@ public struct EndoscopyBenchmark: Benchmark {
     static let salt: UInt64 = 0x454E_444F_5343 // "ENDOSC"
     static let boxThreshold: Float = 0.25
 
-    public func generate(count: Int, size: Int, seed: UInt64) throws -> BenchmarkData {
-        try generateBenchmark("endoscopy", task: .detection, count: count, size: size, seed: seed, salt: Self.salt, channels: 3) { _, rng, out in
+    public func generate(first: Int, count: Int, size: Int, seed: UInt64) throws -> BenchmarkData {
+        try generateBenchmark("endoscopy", first: first, task: .detection, count: count, size: size, seed: seed, salt: Self.salt, channels: 3) { _, rng, out in
             let (image, boxes) = Self.render(size: size, rng: &rng)
             image.write(to: out)
             return SampleTargets(boxes: boxes)

@@ -37,8 +37,8 @@ public struct FundusBenchmark: Benchmark {
 
     static let salt: UInt64 = 0x4655_4E44_5553 // "FUNDUS"
 
-    public func generate(count: Int, size: Int, seed: UInt64) throws -> BenchmarkData {
-        try generateBenchmark("fundus", task: .classification, count: count, size: size, seed: seed, salt: Self.salt, channels: 3) { i, rng, out in
+    public func generate(first: Int, count: Int, size: Int, seed: UInt64) throws -> BenchmarkData {
+        try generateBenchmark("fundus", first: first, task: .classification, count: count, size: size, seed: seed, salt: Self.salt, channels: 3) { i, rng, out in
             let grade = Self.grade(index: i, seed: seed)
             Self.render(size: size, grade: grade, rng: &rng).write(to: out)
             return SampleTargets(label: grade)
