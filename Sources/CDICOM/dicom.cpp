@@ -393,6 +393,21 @@ std::string exceptionMessage(const char *what) {
     return std::string("GDCM failed: ") + (what != nullptr && *what != '\0' ? what : "unknown error");
 }
 
+// Runs `body`, which returns why it failed or "", turning whatever GDCM throws into such a reason.
+template <typename Body> std::string failureOf(Body body) {
+    try {
+        return body();
+    } catch (const std::bad_alloc &e) {
+        return exceptionMessage(e);
+    } catch (const std::exception &e) {
+        return exceptionMessage(e.what());
+    } catch (const std::string &e) {
+        return exceptionMessage(e.c_str());
+    } catch (...) {
+        return exceptionMessage(nullptr);
+    }
+}
+
 }  // namespace
 
 extern "C" smia_dicom_file *smia_dicom_open(const void *bytes, size_t size, char *error, size_t error_size) {
@@ -411,30 +426,20 @@ extern "C" smia_dicom_file *smia_dicom_open(const void *bytes, size_t size, char
     }
     smia_dicom_trap_assertions(&trap);
     smia_dicom_cap_allocations(size + allocationHeadroom);
-    std::string failure;
-    try {
+    std::string failure = failureOf([&]() -> std::string {
         configureOnce();
         file = new smia_dicom_file(bytes, size);
         file->reader.SetStream(file->stream);
-        if (!file->reader.Read()) {
-            failure = readFailure(file->reader);
-        } else if (file->buffer.endedInsideRead && !isDeflated(*file)) {
-            failure = "the file ends inside a data element (truncated file?)";
-        } else {
-            fillInfo(*file);
-            failure = truncation(*file);
-            if (failure.empty()) failure = knownMisreading(*file);
-            if (failure.empty()) failure = implausibleExpansion(*file);
+        if (!file->reader.Read()) return readFailure(file->reader);
+        if (file->buffer.endedInsideRead && !isDeflated(*file)) {
+            return "the file ends inside a data element (truncated file?)";
         }
-    } catch (const std::bad_alloc &e) {
-        failure = exceptionMessage(e);
-    } catch (const std::exception &e) {
-        failure = exceptionMessage(e.what());
-    } catch (const std::string &e) {
-        failure = exceptionMessage(e.c_str());
-    } catch (...) {
-        failure = exceptionMessage(nullptr);
-    }
+        fillInfo(*file);
+        std::string why = truncation(*file);
+        if (why.empty()) why = knownMisreading(*file);
+        if (why.empty()) why = implausibleExpansion(*file);
+        return why;
+    });
     smia_dicom_trap_assertions(nullptr);
     smia_dicom_cap_allocations(0);
     std::string printed = capture.finish();
@@ -474,19 +479,12 @@ extern "C" int smia_dicom_decode(smia_dicom_file *file, void *buffer, size_t buf
     std::string failure = jpeg2000Mismatch(*file);
     // The codecs decode into buffers of the image's size (some a frame at a time, some whole).
     smia_dicom_cap_allocations(2 * buffer_size + file->size + allocationHeadroom);
-    try {
-        if (failure.empty() && !file->reader.GetImage().GetBuffer(static_cast<char *>(buffer))) {
-            failure = std::string("GDCM could not decode the pixel data (") + file->info.transfer_syntax +
-                      "): corrupt or truncated data, or an encoding this build of GDCM does not decode";
-        }
-    } catch (const std::bad_alloc &e) {
-        failure = exceptionMessage(e);
-    } catch (const std::exception &e) {
-        failure = exceptionMessage(e.what());
-    } catch (const std::string &e) {
-        failure = exceptionMessage(e.c_str());
-    } catch (...) {
-        failure = exceptionMessage(nullptr);
+    if (failure.empty()) {
+        failure = failureOf([&]() -> std::string {
+            if (file->reader.GetImage().GetBuffer(static_cast<char *>(buffer))) return "";
+            return std::string("GDCM could not decode the pixel data (") + file->info.transfer_syntax +
+                   "): corrupt or truncated data, or an encoding this build of GDCM does not decode";
+        });
     }
     smia_dicom_trap_assertions(nullptr);
     smia_dicom_cap_allocations(0);

@@ -43,7 +43,8 @@ enum OptionCatalog {
         let short = String(format: "%.4g", v)
         if let back = Double(short), Float(back) == Float(v) { return short }
         let k = v * 255
-        if Swift.abs(k * 8 - (k * 8).rounded()) < 1e-3 * Swift.max(1, Swift.abs(k)) {
+        // Below 1e15, like the integers above: Int64 of a larger value would trap.
+        if Swift.abs(k) < 1e15, Swift.abs(k * 8 - (k * 8).rounded()) < 1e-3 * Swift.max(1, Swift.abs(k)) {
             let eighths = (k * 8).rounded() / 8
             return (eighths == eighths.rounded() ? String(Int64(eighths)) : String(eighths)) + "/255"
         }

@@ -292,7 +292,8 @@ enum TensorBindings {
             let n = t.shape[d]
             let start = try rangePosition(a, 3, size: n)
             let length = try a.integer(4)
-            guard length >= 0, start - 1 + length <= n else {
+            // `length <= n - (start - 1)` rather than a sum, which a huge length would overflow.
+            guard length >= 0, length <= n - (start - 1) else {
                 throw a.error(4, "length \(length) from position \(start) does not fit dimension \(d + 1) of size \(n)")
             }
             return a.push(try t.view(leading(t, d) + [.range(start: start - 1, end: start - 1 + length, step: 1)]))

@@ -8,6 +8,7 @@ import Tensor
 let waitPolicySet = OpenMPWaitPolicy.setIfUnset()
 BLASCoreSelection.reexecuteIfBetterKernel()
 if waitPolicySet { OpenMPWaitPolicy.reexecute() }
+BufferReuse.enable()
 
 if let text = getenv(EngineThreads.variable).map({ String(cString: $0) }), EngineThreads.parse(text) == nil {
     writeError("smia-lua: \(EngineThreads.variable) must be a positive integer, got '\(text)'\n")

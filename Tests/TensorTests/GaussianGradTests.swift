@@ -2,7 +2,7 @@ import Foundation
 import Tensor
 import XCTest
 
-/// The Gaussian kernel and the per-channel blur built on conv2d.
+/// The Gaussian kernel and the per-channel (separable) blur.
 final class GaussianGradTests: XCTestCase {
     func testKernel() throws {
         for (size, sigma) in [(1, Float(1)), (3, 1), (5, 0.8), (7, 2.5), (9, 0.3)] {

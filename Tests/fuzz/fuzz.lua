@@ -8,8 +8,8 @@
 --
 -- `make test` runs a few hundred cases, `make fuzz` thousands. The cases come from fixed seeds:
 -- case K of a run with seed S is the same on every machine, so a finding can be replayed.
--- A mutant is one file of the seed corpus (Tests/Data/io and files the engine writes: PNG,
--- safetensors, CSV lists) with one to four random edits (bits, bytes, sizes in headers,
+-- A mutant is one file of the seed corpus (Tests/Data/io, DICOM files of Tests/Data/dicom, and
+-- files the engine writes: PNG, safetensors, CSV lists) with one to four random edits (bits, bytes, sizes in headers,
 -- truncation, insertion, repetition, numbers in text), read by every reader of its kind. A
 -- call case picks one function or method and calls it up to 8 times: each time with the
 -- arguments the last error asked for (its type, a known option name), so the calls get past
@@ -64,12 +64,16 @@ local CORPUS = {
   {"small.safetensors", "load"}, {"weights.safetensors", "weights"},
   {"gray.png", "png"}, {"rgb.png", "png"}, {"mask.png", "mask"},
   {"labels.csv", "csv"}, {"boxes.csv", "boxes"},
+  -- DICOM: uncompressed, deflated, RLE, JPEG baseline, JPEG-LS and JPEG 2000 pixel data.
+  {"CT_small.dcm", "dicom", "dicom"}, {"MR_small_bigendian.dcm", "dicom", "dicom"}, {"image_dfl.dcm", "dicom", "dicom"},
+  {"MR_small_RLE.dcm", "dicom", "dicom"}, {"SC_rgb_rle_2frame.dcm", "dicom", "dicom"}, {"SC_rgb_jpeg_gdcm.dcm", "dicom", "dicom"},
+  {"MR_small_jpeg_ls_lossless.dcm", "dicom", "dicom"}, {"MR_small_jp2klossless.dcm", "dicom", "dicom"},
 }
 
 local function make_corpus(dir)
   os.execute("mkdir -p " .. shell_quote(dir))
   for _, entry in ipairs(CORPUS) do
-    local bytes = read_file(root .. "Tests/Data/io/" .. entry[1])
+    local bytes = read_file(root .. "Tests/Data/" .. (entry[3] or "io") .. "/" .. entry[1])
     if bytes then write_file(dir .. "/" .. entry[1], bytes) end
   end
   local T = smia.tensor
@@ -161,6 +165,7 @@ local READERS = {
   mask = function(p) return smia.image.read(p), smia.data.masks{images = p:match("^(.*)/"), masks = p:match("^(.*)/")} end,
   csv = function(p) local ds = smia.data.csv{path = p}; return ds:get(1) end,
   boxes = function(p) local ds = smia.data.boxes{path = p}; return ds:get(1) end,
+  dicom = function(p) return smia.io.read_array(p), smia.image.read(p) end,
 }
 
 --- Case `k` of the mutants: a description, and the function that runs it.
@@ -547,6 +552,9 @@ local function run_parent(o)
         cases = cases + ((culprit or first) - first + 1)
         first = (culprit or first) + 1
       end
+      -- Progress on stderr, so that a run of thousands shows it is alive.
+      io.stderr:write(("fuzz: %s %d/%d, %d findings, %.0f s\n"):format(kind, first - 1, total, #findings,
+        smia.clock() - started_at))
     end
   end
   if o.keep == 0 then os.execute("rm -rf " .. shell_quote(work)) else print("fuzz: logs and corpus kept in " .. work) end

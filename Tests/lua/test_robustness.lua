@@ -57,6 +57,38 @@ function tests.huge_sizes_from_scripts_are_errors()
   errors("smia.tensor.zeros{2^40, 2^40, 2^40}", "needs more than")
 end
 
+-- Sizes whose sum or product overflowed Int before it was compared with the tensor's (a trap).
+function tests.huge_offsets_lengths_and_paddings_are_errors()
+  local status, output
+  errors("smia.tensor.zeros{2, 3, 5, 6}:narrow(3, 4, math.maxinteger)", "does not fit dimension 3 of size 5")
+  errors("smia.tensor.zeros{2, 3, 5, 6}:pad{math.maxinteger, 4}", "pad: padding", "is too large")
+  errors("smia.tensor.zeros{2, 3}:pad{math.maxinteger, math.maxinteger}", "is too large")
+  errors("smia.nn.adaptive_avg_pool2d(smia.tensor.zeros{1, 3, 5, 6}, 2^40)", "memory budget")
+  errors("smia.nn.max_pool2d(smia.tensor.zeros{1, 1, 5, 6}, {kernel_size = math.maxinteger, padding = math.maxinteger})",
+         "padding must be at most half the kernel size")
+  errors("smia.nn.max_pool2d(smia.tensor.zeros{1, 1, 5, 6}, {kernel_size = math.maxinteger, padding = math.maxinteger // 4})",
+         "is larger than the padded input")
+  errors("smia.nn.interpolate(smia.tensor.zeros{2, 3, 8, 8}, {size = math.maxinteger})", "memory budget")
+  errors("smia.data.npz{path = 'x.npz', classes = 2^40}", "at most 2^24")
+  -- Options shown in Lua source form (the attack's description) at sizes past Int64.
+  for _, code in ipairs{"smia.attack.dag{gamma = math.maxinteger, steps = 0}", "smia.attack.bim{eps = 2^31, step = math.mininteger}",
+                        "smia.attack.cw{c = math.mininteger, kappa = -1/0}"} do
+    errors(code, "must be")
+  end
+  -- A one-letter file name in the current folder (Foundation's path splitting trapped on it).
+  status, output = child([[
+assert(smia.report.html({}, "x") == "x")
+assert(io.open("x"):read("a"):find("<html", 1, true))
+print("OK")]])
+  assert(status == 0 and output:find("OK"), output)
+  -- A stride past every size: one window per axis, no overflow in the ceil-mode arithmetic.
+  status, output = child([[
+local y = smia.nn.max_pool2d(smia.tensor.zeros{1, 1, 5, 6}, {kernel_size = 3, stride = math.maxinteger, ceil_mode = true})
+assert(y:size()[3] == 1 and y:size()[4] == 1, "expected 1x1 windows")
+print("OK")]])
+  assert(status == 0 and output:find("OK"), output)
+end
+
 --- Writes `bytes` to a new file in the child's folder (a Lua snippet for the child).
 local function write(name, bytes)
   return ("local f = assert(io.open(%q, 'wb')); f:write(%q); f:close()"):format(name, bytes)

@@ -299,8 +299,20 @@ end
 
 function tests.adversarial_images_saved_losslessly()
   local dir = H.tmpdir()
-  local _, err, status = main_job(("--tasks fashion_mnist --n 3 --steps 1 --quiet --save-adv --out %s"):format(quote(dir .. "/out")), dir)
+  local tiny = "--tasks fashion_mnist --n 3 --batch-size 2 --steps 1 --quiet --save-adv"
+  local _, err, status = main_job(("%s --out %s"):format(tiny, quote(dir .. "/out")), dir)
   H.eq(status, 0, "exit status (stderr: " .. err .. ")")
+  -- Two shards merged: the same images in the merged folder.
+  for k = 0, 1 do
+    _, err, status = main_job(("%s --shard %d/2 --out %s"):format(tiny, k, quote(("%s/s%d"):format(dir, k))), dir)
+    H.eq(status, 0, "shard exit status (stderr: " .. err .. ")")
+  end
+  _, err, status = main_job(("%s --merge %s %s --out %s"):format(tiny, quote(dir .. "/s0"), quote(dir .. "/s1"), quote(dir .. "/m")), dir)
+  H.eq(status, 0, "merge exit status (stderr: " .. err .. ")")
+  local files = files_under(dir .. "/out/adversarial")
+  H.eq(#files, 3 * 5, "three images, five methods")
+  H.same(files_under(dir .. "/m/adversarial"), files, "the merged adversarial images")
+  H.eq(read(dir .. "/m/adversarial/fashion_mnist/pgd/000003.npy"), read(dir .. "/out/adversarial/fashion_mnist/pgd/000003.npy"), "an image of shard 1")
   local saved = smia.io.read_array(dir .. "/out/adversarial/fashion_mnist/fgsm/000002.npy")
   H.same(saved:shape(), {1, 28, 28})
   -- FGSM is per image: the image saved is the attack's own, to the last bit.

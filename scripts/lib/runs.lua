@@ -91,7 +91,7 @@ function runs.metadata(o, shard, started_at, attacks)
     shard = shard and ("%d/%d"):format(shard[1], shard[2]) or "none",
     attacks = table.concat(described, "; "),
     threads = tostring(system.threads),
-    kernels = ("%s (OpenBLAS %s)"):format(system.kernel, system.blas),
+    kernels = ("%s (%s)"):format(system.kernel, system.blas),
     started = os.date("!%Y-%m-%dT%H:%M:%SZ", started_at),
     ended = os.date("!%Y-%m-%dT%H:%M:%SZ"),
   }

@@ -27,22 +27,51 @@ func parallelRanges(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
     parallelFor(pieces.count) { body(pieces[$0]) }
 }
 
+/// A function of one value as a type: a loop generic over it is compiled for that function
+/// (specialized and inlined, so it vectorizes) rather than calling a closure per value.
+protocol UnaryFunction {
+    func callAsFunction(_ x: Float) -> Float
+}
+
+/// A function of two values as a type (see `UnaryFunction`).
+protocol BinaryFunction {
+    func callAsFunction(_ a: Float, _ b: Float) -> Float
+}
+
+/// A closure as a function type, for the rare operations not worth a type of their own.
+struct UnaryClosure: UnaryFunction {
+    let body: (Float) -> Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { body(x) }
+}
+
+struct BinaryClosure: BinaryFunction {
+    let body: (Float, Float) -> Float
+    @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { body(a, b) }
+}
+
 /// `out[i] = f(a[i])` over `count` values, across the cores for long arrays.
 @inline(__always)
-func mapValues(_ a: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int, _ f: (Float) -> Float) {
+func mapValues<F: UnaryFunction>(_ a: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int, _ f: F) {
     parallelRanges(count) { r in for i in r { out[i] = f(a[i]) } }
 }
 
 /// `out[i] = f(a[i], b[i])` over `count` values, across the cores for long arrays.
 @inline(__always)
-func mapValues(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
-               count: Int, _ f: (Float, Float) -> Float) {
+func mapValues<F: BinaryFunction>(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                  count: Int, _ f: F) {
     parallelRanges(count) { r in for i in r { out[i] = f(a[i], b[i]) } }
 }
 
-/// `out[i] = f(a[i], b[i], c[i])` over `count` values, across the cores for long arrays.
+/// `out[i] = f(a[i], s)` over `count` values, across the cores for long arrays.
 @inline(__always)
-func mapValues(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
-               into out: UnsafeMutablePointer<Float>, count: Int, _ f: (Float, Float, Float) -> Float) {
-    parallelRanges(count) { r in for i in r { out[i] = f(a[i], b[i], c[i]) } }
+func mapValues<F: BinaryFunction>(_ a: UnsafePointer<Float>, scalar s: Float, into out: UnsafeMutablePointer<Float>,
+                                  count: Int, _ f: F) {
+    parallelRanges(count) { r in for i in r { out[i] = f(a[i], s) } }
+}
+
+/// `out[i] = f(s, b[i])` over `count` values, across the cores for long arrays.
+@inline(__always)
+func mapValues<F: BinaryFunction>(scalar s: Float, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                  count: Int, _ f: F) {
+    parallelRanges(count) { r in for i in r { out[i] = f(s, b[i]) } }
 }

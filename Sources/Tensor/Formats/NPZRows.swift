@@ -54,6 +54,11 @@ public final class NPZRows {
             }
             inflater = nil
         } else {
+            // Deflate expands at most about 1032:1: a member claiming more is corrupt.
+            guard entry.size <= Inflate.plausibleSize(compressed: entry.compressedSize) else {
+                throw fail("it claims \(entry.size) bytes from \(entry.compressedSize) compressed bytes, more than deflate "
+                    + "can produce (corrupt archive?)")
+            }
             inflater = try MemberInflater(file: file, entry: entry, fail: fail)
         }
         self.inflater = inflater
@@ -80,6 +85,7 @@ public final class NPZRows {
                 + "bytes follow its header")
         }
         if description.fortranOrder && shape.count > 1 {
+            try MemoryBudget.check(count: count, itemBytes: 4, "npz: \(path): array '\(member)' (in Fortran order, read whole)")
             let raw = try NPZRows.bytes(fd: file.fd, entry: entry, inflater: inflater, at: dataStart, count: needed, fail: fail)
             let values = raw.withUnsafeBytes { description.scalar.convert($0, count: count, bigEndian: description.bigEndian) }
             whole = rowMajorFromFortran(values, shape: shape)
@@ -93,6 +99,7 @@ public final class NPZRows {
         guard first >= 0, count >= 0, first + count <= rows else {
             throw fail("rows \(first + 1)...\(first + count) asked for, the array has \(rows)")
         }
+        try MemoryBudget.check(count: count * rowValues, itemBytes: 4, "npz: \(path): rows \(first + 1)...\(first + count) of '\(name)'")
         if let whole { return Array(whole[first * rowValues ..< (first + count) * rowValues]) }
         let size = description.scalar.size * rowValues
         let raw = try NPZRows.bytes(fd: file.fd, entry: entry, inflater: inflater, at: dataStart + first * size, count: count * size, fail: fail)

@@ -4,54 +4,106 @@ import Foundation
 
 /// Applies `f` to pairs of a broadcast operation, with fast paths for equal shapes and scalars.
 @inline(__always)
-func broadcastMap(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
-    if a.shape == b.shape {
-        let out = a.storage.withUnsafeBufferPointer { pa in
-            b.storage.withUnsafeBufferPointer { pb in
-                uninitializedFloats(a.count) { po in
-                    guard let ap = pa.baseAddress, let bp = pb.baseAddress else { return }
-                    mapValues(ap, bp, into: po, count: a.count, f)
-                }
+func broadcastMap<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, op: String, _ f: F) throws -> Tensor {
+    let shape = a.shape == b.shape ? a.shape : try broadcastShape(a.shape, b.shape, op: op)
+    let out = a.storage.withUnsafeBufferPointer { pa in
+        b.storage.withUnsafeBufferPointer { pb -> [Float] in
+            guard let ap = pa.baseAddress, let bp = pb.baseAddress else { return [] }
+            if a.shape == b.shape {
+                return uninitializedFloats(a.count) { mapValues(ap, bp, into: $0, count: a.count, f) }
             }
-        }
-        return Tensor(uncheckedShape: a.shape, storage: out)
-    }
-    let shape = try broadcastShape(a.shape, b.shape, op: op)
-    if b.count == 1 && shape == a.shape {
-        let s = b.storage[0]
-        let out = a.storage.withUnsafeBufferPointer { pa in
-            uninitializedFloats(a.count) { po in
-                guard let ap = pa.baseAddress else { return }
-                mapValues(ap, into: po, count: a.count) { f($0, s) }
+            if b.count == 1 && shape == a.shape {
+                return uninitializedFloats(a.count) { mapValues(ap, scalar: bp[0], into: $0, count: a.count, f) }
             }
-        }
-        return Tensor(uncheckedShape: shape, storage: out)
-    }
-    if a.count == 1 && shape == b.shape {
-        let s = a.storage[0]
-        let out = b.storage.withUnsafeBufferPointer { pb in
-            uninitializedFloats(b.count) { po in
-                guard let bp = pb.baseAddress else { return }
-                mapValues(bp, into: po, count: b.count) { f(s, $0) }
+            if a.count == 1 && shape == b.shape {
+                return uninitializedFloats(b.count) { mapValues(scalar: ap[0], bp, into: $0, count: b.count, f) }
             }
-        }
-        return Tensor(uncheckedShape: shape, storage: out)
-    }
-    var out = [Float](repeating: 0, count: shape.reduce(1, *))
-    let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
-    a.storage.withUnsafeBufferPointer { pa in
-        b.storage.withUnsafeBufferPointer { pb in
-            out.withUnsafeMutableBufferPointer { po in
-                forEachBroadcast(shape, sa, sb) { o, i, j in po[o] = f(pa[i], pb[j]) }
-            }
+            return broadcastValues(ap, a.shape, bp, b.shape, to: shape, f)
         }
     }
     return Tensor(uncheckedShape: shape, storage: out)
 }
 
+/// The closure form, for operations without a function type of their own.
+@inline(__always)
+func broadcastMap(_ a: Tensor, _ b: Tensor, op: String, _ f: @escaping (Float, Float) -> Float) throws -> Tensor {
+    try broadcastMap(a, b, op: op, BinaryClosure(body: f))
+}
+
+/// The arithmetic and the comparisons the loops are compiled for.
+struct Add: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a + b } }
+struct Subtract: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a - b } }
+struct Multiply: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a * b } }
+struct Divide: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a / b } }
+/// The smaller (`Minimum`) or larger value; on a tie the first.
+struct Minimum: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a < b || a == b ? a : b } }
+struct Maximum: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a > b || a == b ? a : b } }
+struct Negate: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { -x } }
+
+/// An activation or elementwise function with its derivative, given the input `x` and the
+/// output `y` (whichever is cheaper).
+protocol DifferentiableFunction: UnaryFunction {
+    func derivative(_ x: Float, _ y: Float) -> Float
+}
+
+struct Absolute: DifferentiableFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.abs(x) }
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { x > 0 ? 1 : (x < 0 ? -1 : 0) }
+}
+struct Sign: DifferentiableFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? 1 : (x < 0 ? -1 : 0) }
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { 0 }
+}
+struct Exponential: DifferentiableFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { Foundation.exp(x) }
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { y }
+}
+struct Logarithm: DifferentiableFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { Foundation.log(x) }
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { 1 / x }
+}
+struct SquareRoot: DifferentiableFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x.squareRoot() }
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { 0.5 / y }
+}
+/// σ(x), the logistic function (the layer is `Sigmoid`).
+struct Logistic: DifferentiableFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float {
+        x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x))
+    }
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { y * (1 - y) }
+}
+/// log σ(x) = min(x, 0) - log(1 + e^-|x|), finite for any logit; its derivative is σ(-x).
+struct LogSigmoid: DifferentiableFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.min(x, 0) - Foundation.log1p(Foundation.exp(-Swift.abs(x))) }
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { 1 / (1 + Foundation.exp(x)) }
+}
+struct HyperbolicTangent: DifferentiableFunction {
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { Foundation.tanh(x) }
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { 1 - y * y }
+}
+/// The leaky ReLU (the layer is `LeakyReLU`).
+struct LeakyRectifier: DifferentiableFunction {
+    let slope: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { x > 0 ? x : slope * x }
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { x > 0 ? 1 : slope }
+}
+/// The gradient passes where the value was inside the bounds (inclusive), as in PyTorch.
+struct Clamp: DifferentiableFunction {
+    let low: Float, high: Float
+    @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.min(Swift.max(x, low), high) }
+    @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { x >= low && x <= high ? 1 : 0 }
+}
+
+/// `derivative(x, y)` as a function of the pair, for a gradient that meets a broadcast.
+private struct DerivativeOf<F: DifferentiableFunction>: BinaryFunction {
+    let f: F
+    @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { f.derivative(x, y) }
+}
+
 extension Tensor {
     @inline(__always)
-    func map(_ f: (Float) -> Float) -> Tensor {
+    func map<F: UnaryFunction>(_ f: F) -> Tensor {
         let n = count
         let out = storage.withUnsafeBufferPointer { p in
             uninitializedFloats(n) { o in
@@ -62,35 +114,39 @@ extension Tensor {
         return Tensor(uncheckedShape: shape, storage: out)
     }
 
+    /// The closure form, for operations without a function type of their own.
+    @inline(__always)
+    func map(_ f: @escaping (Float) -> Float) -> Tensor { map(UnaryClosure(body: f)) }
+
     public static func + (a: Tensor, b: Tensor) throws -> Tensor {
-        try broadcastMap(a, b, op: "add", +).recording("add", [a, b]) { g, need in
+        try broadcastMap(a, b, op: "add", Add()).recording("add", [a, b]) { g, need in
             [need[0] ? g.sumTo(a.shape) : nil, need[1] ? g.sumTo(b.shape) : nil]
         }
     }
 
     public static func - (a: Tensor, b: Tensor) throws -> Tensor {
-        try broadcastMap(a, b, op: "sub", -).recording("sub", [a, b]) { g, need in
-            [need[0] ? g.sumTo(a.shape) : nil, need[1] ? g.map { -$0 }.sumTo(b.shape) : nil]
+        try broadcastMap(a, b, op: "sub", Subtract()).recording("sub", [a, b]) { g, need in
+            [need[0] ? g.sumTo(a.shape) : nil, need[1] ? g.map(Negate()).sumTo(b.shape) : nil]
         }
     }
 
     public static func * (a: Tensor, b: Tensor) throws -> Tensor {
-        try broadcastMap(a, b, op: "mul", *).recording("mul", [a, b]) { g, need in
+        try broadcastMap(a, b, op: "mul", Multiply()).recording("mul", [a, b]) { g, need in
             [need[0] ? try (g * b.detached()).sumTo(a.shape) : nil,
              need[1] ? try (g * a.detached()).sumTo(b.shape) : nil]
         }
     }
 
     public static func / (a: Tensor, b: Tensor) throws -> Tensor {
-        try broadcastMap(a, b, op: "div", /).recording("div", [a, b]) { g, need in
+        try broadcastMap(a, b, op: "div", Divide()).recording("div", [a, b]) { g, need in
             let bd = b.detached()
             return [need[0] ? try (g / bd).sumTo(a.shape) : nil,
-                    need[1] ? try (g * a.detached() / (bd * bd)).map { -$0 }.sumTo(b.shape) : nil]
+                    need[1] ? try (g * a.detached() / (bd * bd)).map(Negate()).sumTo(b.shape) : nil]
         }
     }
 
     public static prefix func - (a: Tensor) -> Tensor {
-        a.map { -$0 }.recording("neg", [a]) { g, _ in [g.map { -$0 }] }
+        a.map(Negate()).recording("neg", [a]) { g, _ in [g.map(Negate())] }
     }
 
     /// `self ^ exponent`, elementwise with broadcasting.
@@ -106,23 +162,24 @@ extension Tensor {
 
     /// A unary op whose derivative is a function of the input `x` and the output `y`.
     @inline(__always)
-    func unary(_ name: String, _ f: (Float) -> Float, derivative: @escaping (_ x: Float, _ y: Float) -> Float) -> Tensor {
+    func unary<F: DifferentiableFunction>(_ name: String, _ f: F) -> Tensor {
         let x = self
         let y = map(f)
         // The values, not `y`: a rule that held its own result would keep the graph alive forever.
         let values = y.storage
         return y.recording(name, [x]) { g, _ in
             guard g.shape == x.shape else {
-                let d = try broadcastMap(x, Tensor(uncheckedShape: x.shape, storage: values), op: name, derivative)
+                let d = try broadcastMap(x, Tensor(uncheckedShape: x.shape, storage: values), op: name, DerivativeOf(f: f))
                 return [try g * d]
             }
             // g · f'(x, y) in one pass.
+            let n = x.count
             let dx = g.storage.withUnsafeBufferPointer { pg in
                 x.storage.withUnsafeBufferPointer { px in
                     values.withUnsafeBufferPointer { py in
-                        uninitializedFloats(x.count) { out in
+                        uninitializedFloats(n) { out in
                             guard let gp = pg.baseAddress, let xp = px.baseAddress, let yp = py.baseAddress else { return }
-                            mapValues(gp, xp, yp, into: out, count: x.count) { g, x, y in g * derivative(x, y) }
+                            parallelRanges(n) { r in for i in r { out[i] = gp[i] * f.derivative(xp[i], yp[i]) } }
                         }
                     }
                 }
@@ -131,12 +188,12 @@ extension Tensor {
         }
     }
 
-    public func abs() -> Tensor { unary("abs", Swift.abs) { x, _ in x > 0 ? 1 : (x < 0 ? -1 : 0) } }
+    public func abs() -> Tensor { unary("abs", Absolute()) }
     /// -1, 0 or 1; its gradient is zero everywhere.
-    public func sign() -> Tensor { unary("sign", { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }) { _, _ in 0 } }
-    public func exp() -> Tensor { unary("exp", Foundation.exp) { _, y in y } }
-    public func log() -> Tensor { unary("log", Foundation.log) { x, _ in 1 / x } }
-    public func sqrt() -> Tensor { unary("sqrt", { $0.squareRoot() }) { _, y in 0.5 / y } }
+    public func sign() -> Tensor { unary("sign", Sign()) }
+    public func exp() -> Tensor { unary("exp", Exponential()) }
+    public func log() -> Tensor { unary("log", Logarithm()) }
+    public func sqrt() -> Tensor { unary("sqrt", SquareRoot()) }
     /// Its own loops rather than `unary`'s closures: every CNN layer runs one, forward and back.
     public func relu() -> Tensor {
         let x = self, n = count
@@ -159,35 +216,28 @@ extension Tensor {
             return [Tensor(uncheckedShape: x.shape, storage: dx)]
         }
     }
-    public func sigmoid() -> Tensor {
-        unary("sigmoid", { $0 >= 0 ? 1 / (1 + Foundation.exp(-$0)) : Foundation.exp($0) / (1 + Foundation.exp($0)) }) { _, y in y * (1 - y) }
-    }
+    public func sigmoid() -> Tensor { unary("sigmoid", Logistic()) }
     /// log σ(x) = min(x, 0) - log(1 + e^-|x|), finite for any logit; its derivative is σ(-x).
-    public func logSigmoid() -> Tensor {
-        unary("log_sigmoid", { Swift.min($0, 0) - Foundation.log1p(Foundation.exp(-Swift.abs($0))) }) { x, _ in
-            1 / (1 + Foundation.exp(x))
-        }
-    }
-    public func tanh() -> Tensor { unary("tanh", Foundation.tanh) { _, y in 1 - y * y } }
-    public func leakyRelu(_ slope: Float) -> Tensor {
-        unary("leaky_relu", { $0 > 0 ? $0 : slope * $0 }) { x, _ in x > 0 ? 1 : slope }
-    }
+    public func logSigmoid() -> Tensor { unary("log_sigmoid", LogSigmoid()) }
+    public func tanh() -> Tensor { unary("tanh", HyperbolicTangent()) }
+    public func leakyRelu(_ slope: Float) -> Tensor { unary("leaky_relu", LeakyRectifier(slope: slope)) }
 
     /// Limits values to [lo, hi]; either bound may be absent. The gradient passes where the value
     /// was inside the bounds (inclusive), as in PyTorch.
     public func clamp(min lo: Float?, max hi: Float?) throws -> Tensor {
         if let lo, let hi, lo > hi { throw TensorError("clamp: lower bound \(lo) is above upper bound \(hi)") }
-        let l = lo ?? -Float.infinity, h = hi ?? Float.infinity
-        return unary("clamp", { Swift.min(Swift.max($0, l), h) }) { x, _ in x >= l && x <= h ? 1 : 0 }
+        return unary("clamp", Clamp(low: lo ?? -Float.infinity, high: hi ?? Float.infinity))
     }
 
     /// Elementwise minimum; ties share the gradient equally, as in PyTorch.
-    public func minimum(_ other: Tensor) throws -> Tensor { try extremum(other, "minimum", <) }
-    public func maximum(_ other: Tensor) throws -> Tensor { try extremum(other, "maximum", >) }
+    public func minimum(_ other: Tensor) throws -> Tensor { try extremum(other, "minimum", Minimum(), <) }
+    public func maximum(_ other: Tensor) throws -> Tensor { try extremum(other, "maximum", Maximum(), >) }
 
-    private func extremum(_ other: Tensor, _ name: String, _ better: @escaping (Float, Float) -> Bool) throws -> Tensor {
+    /// `pick` the chosen value of a pair, `better` whether the first one is strictly chosen.
+    private func extremum<F: BinaryFunction>(_ other: Tensor, _ name: String, _ pick: F,
+                                             _ better: @escaping (Float, Float) -> Bool) throws -> Tensor {
         let a = self, b = other
-        return try broadcastMap(a, b, op: name) { better($0, $1) || $0 == $1 ? $0 : $1 }.recording(name, [a, b]) { g, need in
+        return try broadcastMap(a, b, op: name, pick).recording(name, [a, b]) { g, need in
             let wa = try broadcastMap(a.detached(), b.detached(), op: name) { x, y in better(x, y) ? 1 : (x == y ? 0.5 : 0) }
             return [need[0] ? try (g * wa).sumTo(a.shape) : nil,
                     need[1] ? try (g * wa.map { 1 - $0 }).sumTo(b.shape) : nil]

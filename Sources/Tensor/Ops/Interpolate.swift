@@ -71,10 +71,12 @@ extension Tensor {
             (oh, ow) = (Int(fh), Int(fw))
             scales = (a, b)
         }
+        // Checked before the axes' tables, which are as long as the output's sides.
+        let outCount = try checkedCount([n, c, oh, ow])
         let ay = InterpolationAxis(input: h, output: oh, scale: scales.0, mode: mode, alignCorners: alignCorners)
         let ax = InterpolationAxis(input: w, output: ow, scale: scales.1, mode: mode, alignCorners: alignCorners)
         let planes = n * c
-        var out = [Float](repeating: 0, count: try checkedCount([n, c, oh, ow]))
+        var out = [Float](repeating: 0, count: outCount)
         x.storage.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { po in
                 guard let src = px.baseAddress, let dst = po.baseAddress else { return }

@@ -17,10 +17,12 @@ public struct Pool2dOptions {
 
     /// Output size along one axis, as PyTorch computes it.
     func outputSize(_ size: Int, _ k: Int, _ s: Int, _ p: Int) -> Int {
-        let span = size + 2 * p - k
-        var out = (ceilMode ? (span + s - 1) / s : span / s) + 1
+        // `check` made k - 2p <= size; written so that huge options cannot overflow.
+        let span = size - (k - 2 * p)
+        var out = span / s + (ceilMode && span % s != 0 ? 1 : 0) + 1
         // A window may not start in the right padding.
-        if ceilMode && (out - 1) * s >= size + p { out -= 1 }
+        let (start, overflow) = (out - 1).multipliedReportingOverflow(by: s)
+        if ceilMode && (overflow || start >= size + p) { out -= 1 }
         return out
     }
 
@@ -30,10 +32,11 @@ public struct Pool2dOptions {
         guard kh > 0, kw > 0, sh > 0, sw > 0, ph >= 0, pw >= 0 else {
             throw TensorError("\(op): kernel and stride must be positive and padding >= 0")
         }
-        guard ph * 2 <= kh, pw * 2 <= kw else {
+        // Compared as `p <= k / 2` and `k - 2p <= size`: no sum or product a huge option could overflow.
+        guard ph <= kh / 2, pw <= kw / 2 else {
             throw TensorError("\(op): padding must be at most half the kernel size")
         }
-        guard shape[2] + 2 * ph >= kh, shape[3] + 2 * pw >= kw else {
+        guard kh - 2 * ph <= shape[2], kw - 2 * pw <= shape[3] else {
             throw TensorError("\(op): kernel \(kh)x\(kw) is larger than the padded input \(shape[2] + 2 * ph)x\(shape[3] + 2 * pw)")
         }
         return (outputSize(shape[2], kh, sh, ph), outputSize(shape[3], kw, sw, pw))
@@ -138,7 +141,7 @@ extension Tensor {
                                       _ window: @escaping (Int, Int) -> (Int, Int, Int, Int, Int)) throws -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let planes = n * c
-        var out = [Float](repeating: 0, count: planes * oh * ow)
+        var out = [Float](repeating: 0, count: try checkedCount([n, c, oh, ow]))
         x.storage.withUnsafeBufferPointer { px in
             out.withUnsafeMutableBufferPointer { po in
                 guard let src = px.baseAddress, let dst = po.baseAddress else { return }

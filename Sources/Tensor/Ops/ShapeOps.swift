@@ -241,7 +241,12 @@ extension Tensor {
         var before = [Int](repeating: 0, count: rank)
         for (i, (b, a)) in widths.enumerated() {
             let d = rank - 1 - i
-            outShape[d] += b + a
+            let (padding, o1) = b.addingReportingOverflow(a)
+            let (size, o2) = outShape[d].addingReportingOverflow(padding)
+            guard !o1, !o2 else {
+                throw TensorError("pad: padding (\(b), \(a)) of dimension \(d + 1) is too large")
+            }
+            outShape[d] = size
             before[d] = b
         }
         let out = try Tensor.full(outShape, value)

@@ -44,7 +44,7 @@ extension Tensor {
 
     public func softmax(dim: Int) throws -> Tensor {
         let d = try normalizedDim(dim, "softmax")
-        let y = try withoutGrad { try logSoftmax(dim: d) }.map { Foundation.exp($0) }
+        let y = try withoutGrad { try logSoftmax(dim: d) }.map(Exponential())
         let x = self
         let (outer, n, inner) = splitAround(shape, d)
         // The values, not `y`: a rule that held its own result would keep the graph alive forever.
