@@ -5,7 +5,7 @@ import Foundation
 import Tensor
 
 /// `smia.attack`: attack constructors (`AttackConstructors`) returning attack objects, and
-/// `local x_adv, stats = a:run(model, x, y)`.
+/// `local x_adv, stats = a:run(model, x, y [, {clean_output = out}])`.
 ///
 /// `model` is a module, or a Lua function x → output (logits (N, K), or (N, K, H, W) for a
 /// segmenter). A module in training mode runs in eval mode during the attack and is put back.
@@ -39,7 +39,11 @@ import Tensor
 /// `sample_accuracy`, `sample_linf`, `sample_l2`, `sample_l0`,
 /// `sample_var`, `sample_psnr`, `sample_ssim`, `sample_cos_mean` and `sample_cos_positive`
 /// (tensors (N); the cosines NaN for an image without any);
-/// `updates` (a list of tensors, with `record = true`); `name`, `task`.
+/// `updates` (a list of tensors, with `record = true`); `output`, the model's output on x_adv;
+/// `name`, `task`.
+///
+/// `a:run(model, x, y, {clean_output = out})` gives the model's output on x, when the caller
+/// has it: an attack from a random start then does not run the clean images once more.
 enum AttackBindings {
     static let metatable = "smia.Attack"
 
@@ -84,7 +88,14 @@ enum AttackBindings {
             throw a.typeError(2, "module or function")
         }
         let x = try a.tensor(3)
-        try a.checkNoMore(than: 4)
+        try a.checkNoMore(than: 5)
+        // The model's output on x when the caller has it already (smia.eval computes it once per
+        // batch for all its attacks): the attack then runs the clean images only when its
+        // first step starts from them, and the report's clean figures come from it.
+        let givenCleanOutput = try LuaOptions(a, 5, names: ["clean_output"]).tensor("clean_output")
+        if let given = givenCleanOutput, given.rank < 1 || given.shape[0] != x.shape[0] {
+            throw a.error(5, "clean_output must be the model's output on the \(x.shape[0]) images, got size \(describeShape(given.shape))")
+        }
         guard x.rank == 4, x.shape[0] >= 1 else {
             throw a.error(3, "expected images of size (N, C, H, W) with N >= 1, got \(describeShape(x.shape))")
         }
@@ -152,7 +163,7 @@ enum AttackBindings {
                 images.requiresGrad = true
                 cleanForward = (images, try model(images))
             }
-            let cleanOutput = try cleanForward.map { $0.output.detached() } ?? withoutGrad { try model(x) }
+            let cleanOutput = try cleanForward.map { $0.output.detached() } ?? givenCleanOutput ?? withoutGrad { try model(x) }
             let task: AttackTask
             if detection {
                 task = .detection
@@ -296,6 +307,8 @@ enum AttackBindings {
         try set("sample_var", report.variancePerImage)
         try set("sample_psnr", report.psnrPerImage)
         if let ssim = report.ssimPerImage { try set("sample_ssim", ssim) }
+        TensorBox.push(L, report.output)
+        rawSetField(L, -2, "output")
         if let cos = report.consistencyPerImage {
             try set("sample_cos_mean", cos.mean)
             try set("sample_cos_positive", cos.positive)

@@ -197,6 +197,18 @@ final class PoolingGradTests: XCTestCase {
         assertValues(try Tensor.adaptiveAvgPool2d(row3, outputSize: (1, 5)), [1, 1, 1, 5], [0, 0.5, 1, 1.5, 2], "adaptive 3 to 5")
     }
 
+    func testMaxPoolNaNInfinitiesAndTies() throws {
+        // 2x2 windows: [1, NaN; 3, 4] gives the NaN, [inf, 2; -inf, 0] inf (their sum is NaN),
+        // [5, 5; 5, 1] the first 5, as PyTorch.
+        let x = Make.tensor([1, 1, 2, 6], [1, .nan, .infinity, 2, 5, 5, 3, 4, -.infinity, 0, 5, 1])
+        x.requiresGrad = true
+        let y = try Tensor.maxPool2d(x, Pool2dOptions(kernel: (2, 2)))
+        XCTAssertTrue(y.storage[0].isNaN)
+        XCTAssertEqual(Array(y.storage[1...]), [.infinity, 5])
+        let g = try grad(of: try y.sum(), wrt: [x])
+        XCTAssertEqual(g[0].storage, [0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+    }
+
     func testMaxPoolGradientGoesToTheWinner() throws {
         // Overlapping windows: an element that wins twice gets both gradients.
         let x = Make.tensor([1, 1, 3, 3], [1, 2, 3, 4, 9, 5, 6, 7, 8])

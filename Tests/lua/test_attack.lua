@@ -426,4 +426,27 @@ smia.attack.pgd{steps = 1000000000}:run(m, x, y)
   assert(out:find("interrupted!", 1, true) and not out:find("still running", 1, true), "output: " .. out)
 end
 
+
+-- smia.eval runs the clean images once per batch and hands their output to every attack:
+-- an attack from a random start then skips its own clean pass, with the same report, and
+-- its stats.output gives the predictions without another pass.
+function tests.clean_output_given_is_used_and_output_returned()
+  local m, x, y = classifier()
+  local passes = 0
+  local function counted(v) passes = passes + v:shape()[1]; return m(v) end
+  local a = A.pgd{steps = 2, seed = 3}
+  local x1, s1 = a:run(counted, x, y)
+  local alone = passes
+  passes = 0
+  local clean = smia.no_grad(function() return m(x) end)
+  local x2, s2 = a:run(counted, x, y, {clean_output = clean})
+  H.eq(passes, alone - 16, "one clean pass of the 16 images fewer")
+  H.close(x2, x1, 0, "same adversarial images")
+  for _, key in ipairs{"clean_accuracy", "accuracy", "clean_correct", "success_rate"} do H.eq(s2[key], s1[key], key) end
+  H.close(s2.output, smia.no_grad(function() return m(x2) end), 1e-6, "stats.output is the model on x_adv")
+  H.raises(function() a:run(m, x, y, {clean_output = T.zeros{3, 4}}) end,
+           "bad argument #4 to 'run'", "clean_output must be the model's output on the 16 images, got size 3x4")
+  H.raises(function() a:run(m, x, y, {clean = clean}) end, "unknown option 'clean'")
+end
+
 return tests

@@ -34,6 +34,8 @@ public struct AttackReport {
     public let consistencyPerImage: (mean: [Float], positive: [Float])?
     public let psnrPerImage: [Float]
     public let ssimPerImage: [Float]?
+    /// The model's output on the adversarial images (unrecorded).
+    public let output: Tensor
     public let forwards: Int
     public let gradients: Int
     public let seconds: Double
@@ -54,6 +56,7 @@ public struct AttackReport {
         let output = try result.adversarialOutput ?? withoutGrad { try model(adversarial) }
         try task.check(output: output, labels: labels, op: "report")
         self.task = task
+        self.output = output
         success = try task.success(output, labels: targets ?? labels, targeted: targets != nil)
         cleanAgreement = try task.agreement(cleanOutput, labels: labels)
         cleanCorrect = try task.success(cleanOutput, labels: labels, targeted: false).map { !$0 }

@@ -113,13 +113,11 @@ local function check_options(o)
   end
 end
 
--- Predicted labels: argmax over the classes (dimension 2; argmax is 0-based like the labels);
--- for detection the decoded boxes per image.
-local function predict(model, x, task, o)
-  if task == "detection" then
-    return smia.no_grad(function() return model:decode(model(x), {threshold = o.threshold}) end)
-  end
-  return smia.no_grad(function() return model(x):argmax(2) end)
+-- Predicted labels from the model's output: argmax over the classes (dimension 2; argmax is
+-- 0-based like the labels); for detection the decoded boxes per image.
+local function predict(model, output, task, o)
+  if task == "detection" then return model:decode(output, {threshold = o.threshold}) end
+  return output:argmax(2)
 end
 
 local function first(list, count)
@@ -162,7 +160,13 @@ local function evaluate(o)
       end
       local batch = ds:batch(indices)
       local count = #indices
-      local clean_pred = predict(model, batch.x, ds.task, o)
+      -- One clean forward pass per batch, shared by every attack's report; each attack's
+      -- predictions come from the output its run scored the adversarial images with. (A
+      -- detector's output here is its heads as a table, not the tensor the engine scores:
+      -- its attacks run those passes themselves.)
+      local clean_output = smia.no_grad(function() return model(batch.x) end)
+      local clean_pred = predict(model, clean_output, ds.task, o)
+      local shared = ds.task ~= "detection" and {clean_output = clean_output} or nil
       local kept = b == 1 and keep > 0 and math.min(keep, count)
       if kept then
         examples.x, examples.y, examples.predictions = slice(batch.x, kept), slice(batch.y, kept), slice(clean_pred, kept)
@@ -170,8 +174,8 @@ local function evaluate(o)
       local runs = {}
       for i, entry in ipairs(o.attacks) do
         local name, attack = entry[1], entry[2]
-        local x_adv, stats = attack:run(model, batch.x, batch.y)
-        local pred = predict(model, x_adv, ds.task, o)
+        local x_adv, stats = attack:run(model, batch.x, batch.y, shared)
+        local pred = predict(model, shared and stats.output or smia.no_grad(function() return model(x_adv) end), ds.task, o)
         runs[i] = {name, pred, stats}
         if kept then examples.methods[i] = {name = name, x_adv = slice(x_adv, kept), predictions = slice(pred, kept)} end
         if o.save then smia.per_image.save_adversarial(o.save, task_name, name, indices, x_adv, o.save_format) end

@@ -411,7 +411,7 @@ runner-up on the clean image, or `target`); steps along g/‖g‖∞ of size gam
               targeted = common.targeted, target = "adversarial class per pixel (N, H, W); implies targeted = true",
               ignore_index = "label of pixels left alone (nil: none)", record = common.record},
    call = attack_call("dag")})
-entry("Attack:run", "local x_adv, stats = a:run(model, x, y)", "Attacks a batch: the adversarial images and the statistics (help(\"stats\")).")
+entry("Attack:run", "local x_adv, stats = a:run(model, x, y [, {clean_output = out}])", "Attacks a batch: the adversarial images and the statistics (help(\"stats\")). `clean_output`, the model's output on `x` when the caller has it already (smia.eval computes it once per batch), spares an attack from a random start its own clean forward pass.")
 entry("Attack:name", "a:name()", "The attack's name (`pgd`).")
 
 -- ctx and stats ----------------------------------------------------------------------------
@@ -474,6 +474,7 @@ R.stats = {
   {"sample_cos_mean", "per image, the mean cosine of consecutive updates (NaN without any)", "record = true"},
   {"sample_cos_positive", "per image, the share of positive cosines", "record = true"},
   {"updates", "the update of each iteration (a list of tensors)", "record = true"},
+  {"output", "the model's output on x_adv as the engine scores it (no gradient; a detector's heads concatenated), for predictions without another forward pass"},
 }
 
 --- The metrics, as smia.metrics, smia.eval and stats define them.

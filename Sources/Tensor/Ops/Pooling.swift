@@ -28,6 +28,8 @@ public struct Pool2dOptions {
 
     func check(_ shape: [Int], op: String) throws -> (oh: Int, ow: Int) {
         guard shape.count == 4 else { throw TensorError("\(op): expected input of size (N, C, H, W), got \(describeShape(shape))") }
+        // Every window then holds at least one value (max pooling starts from the first).
+        guard shape[2] > 0, shape[3] > 0 else { throw TensorError("\(op): cannot pool an empty image (\(shape[2])x\(shape[3]))") }
         let (kh, kw) = kernel, (sh, sw) = stride, (ph, pw) = padding
         guard kh > 0, kw > 0, sh > 0, sw > 0, ph >= 0, pw >= 0 else {
             throw TensorError("\(op): kernel and stride must be positive and padding >= 0")
@@ -41,6 +43,30 @@ public struct Pool2dOptions {
         }
         return (outputSize(shape[2], kh, sh, ph), outputSize(shape[3], kw, sw, pw))
     }
+}
+
+/// Max pooling's step: `v` at `index` replaces the best so far if larger or NaN, unless the best
+/// is already NaN.
+@inline(__always)
+private func keepMax(_ v: Float, _ index: Int, _ best: inout Float, _ bestAt: inout Int) {
+    if !best.isNaN && (v > best || v.isNaN) {
+        best = v
+        bestAt = index
+    }
+}
+
+/// The largest of the 2x2 window at `i` of a plane `w` wide and its index (the first on ties),
+/// or nil if the window may hold a NaN (a NaN sum, also from +inf and -inf), which the exact loop
+/// handles. Selects instead of branches, which random data mispredicts.
+@inline(__always)
+private func max2x2WithoutNaN(_ plane: UnsafePointer<Float>, _ i: Int, _ w: Int) -> (Float, Int)? {
+    let a = plane[i], b = plane[i &+ 1], c = plane[i &+ w], d = plane[i &+ w &+ 1]
+    guard !(a + b + c + d).isNaN else { return nil }
+    var best = a, at = i
+    if b > best { best = b; at = i &+ 1 }
+    if c > best { best = c; at = i &+ w }
+    if d > best { best = d; at = i &+ w &+ 1 }
+    return (best, at)
 }
 
 extension Tensor {
@@ -61,21 +87,22 @@ extension Tensor {
                             for y in 0..<oh {
                                 let y0 = y * sh - ph
                                 let ys = Swift.max(0, y0), ye = Swift.min(h, y0 + kh)
+                                let rowInside = y0 >= 0 && y0 + kh <= h
                                 for xo in 0..<ow {
                                     let x0 = xo * sw - pw
                                     let xs = Swift.max(0, x0), xe = Swift.min(w, x0 + kw)
-                                    var best = -Float.infinity, bestAt = -1
-                                    var ky = ys
-                                    while ky < ye {
-                                        var kx = xs
-                                        while kx < xe {
-                                            let v = plane[ky * w + kx]
-                                            // NaN propagates, as in PyTorch.
-                                            if v > best || v.isNaN || bestAt < 0 { best = v; bestAt = ky * w + kx }
-                                            if v.isNaN { break }
-                                            kx += 1
+                                    // The first value of the window, then each later one in
+                                    // row order; NaN propagates (the first one wins), as in PyTorch.
+                                    var best = plane[ys * w + xs], bestAt = ys * w + xs
+                                    if kh == 2 && kw == 2 && rowInside && x0 >= 0 && x0 + 2 <= w,
+                                       let window = max2x2WithoutNaN(plane, bestAt, w) {
+                                        (best, bestAt) = window
+                                    } else {
+                                        for ky in ys..<ye {
+                                            for kx in xs..<xe where ky != ys || kx != xs {
+                                                keepMax(plane[ky * w + kx], ky * w + kx, &best, &bestAt)
+                                            }
                                         }
-                                        ky += 1
                                     }
                                     dst[at] = best
                                     arg[at] = Int32(truncatingIfNeeded: bestAt)
