@@ -13,7 +13,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CEditLine", pkgConfig: "libedit", providers: [.apt(["libedit-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        // oneDNN (libdnnl-dev ships no pkg-config file): convolutions, pooling and batch norm.
+        // oneDNN (libdnnl-dev ships no pkg-config file): the convolutions.
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         // DICOM through GDCM (libgdcm-dev, which ships no pkg-config file): plain C over its C++.
         .target(name: "CDICOM", linkerSettings: [.linkedLibrary("gdcmMSFF"), .linkedLibrary("gdcmDSED"),
