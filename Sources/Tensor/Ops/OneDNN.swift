@@ -180,11 +180,11 @@ final class DNNLPrimitive {
              _ what: @autoclosure () -> String) throws {
         guard let engine = OneDNN.engine else { throw TensorError("\(what()): oneDNN has no CPU engine") }
         var memories: [dnnl_memory_t] = []
-        var buffers: [(UnsafeMutableRawPointer, Int)] = []
+        var buffers: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
         var stream: dnnl_stream_t?
         defer {
             for m in memories { dnnl_memory_destroy(m) }
-            for (b, bytes) in buffers { munmap(b, bytes) }
+            for b in buffers { OneDNNBufferPool.give(b) }
             if let stream { dnnl_stream_destroy(stream) }
         }
         func memory(_ desc: dnnl_memory_desc_t, _ pointer: UnsafeMutableRawPointer?) throws -> dnnl_memory_t {
@@ -195,17 +195,16 @@ final class DNNLPrimitive {
             memories.append(m)
             return m
         }
-        // Mapped pages, returned to the system when unmapped: through malloc, buffers of these
-        // sizes raise its threshold for mapping and then stay in its heap, which grew the peak
-        // resident size of a long evaluation batch after batch.
+        // Mapped pages, not malloc's: through malloc, buffers of these sizes raise its threshold
+        // for mapping and then stay in its heap, which grew the peak resident size of a long
+        // evaluation batch after batch. A bounded pool keeps some for the next call.
         func buffer(_ bytes: Int) throws -> UnsafeMutableRawPointer {
             try MemoryBudget.check(count: bytes, itemBytes: 1, "\(what()): oneDNN buffer")
-            let size = Swift.max(bytes, 1)
-            guard let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            guard let b = OneDNNBufferPool.take(bytes) else {
                 throw TensorError("\(what()): out of memory for a oneDNN buffer of \(MemoryBudget.describe(bytes))")
             }
-            buffers.append((p, size))
-            return p
+            buffers.append(b)
+            return b.pointer
         }
         try OneDNN.check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "\(what()): oneDNN stream")
         // OpenMP's thread count is per calling thread: set it each time, so it follows the engine's.
