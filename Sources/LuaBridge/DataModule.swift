@@ -324,8 +324,7 @@ enum DataBindings {
         if t == LUA_TNIL { return nil }
         if let k = integerValue(L, -1) {
             guard k >= 1 else { throw a.error(i, "option 'classes': must be positive, got \(k)") }
-            // Labels travel as float32, exact below 2^24, the same limit as labels read from files.
-            guard k <= 1 << 24 else { throw a.error(i, "option 'classes': at most 2^24 = \(1 << 24) classes, got \(k)") }
+            guard k <= classIndexLimit else { throw a.error(i, "option 'classes': at most 2^24 = \(classIndexLimit) classes, got \(k)") }
             return (0 ..< k).map(String.init)
         }
         guard t == LUA_TTABLE, lua_rawlen(L, -1) >= 1 else {

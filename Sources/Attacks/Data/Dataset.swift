@@ -1,5 +1,8 @@
 import Tensor
 
+/// Class indices are below this: labels travel as float32, exact up to 2^24.
+public let classIndexLimit = 1 << 24
+
 /// What one sample's target is: a class, a class per pixel, or boxes.
 public enum SampleTarget {
     case label(Int)

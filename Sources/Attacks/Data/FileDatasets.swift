@@ -41,7 +41,7 @@ public enum FileDatasets {
     public static func csv(path: String, root: String?, classNames: [String]?, channels: Int?,
                            window: DICOM.Window? = nil) throws -> Dataset {
         let op = "csv"
-        let base = root ?? directoryOf(path)
+        let base = root ?? PathNames.folder(of: path)
         var entries: [FileSource.Entry] = []
         var maxLabel = -1
         for row in try csvRows(path, op: op) {
@@ -81,7 +81,7 @@ public enum FileDatasets {
     public static func boxes(path: String, root: String?, classNames: [String]?, channels: Int?,
                              window: DICOM.Window? = nil) throws -> Dataset {
         let op = "boxes"
-        let base = root ?? directoryOf(path)
+        let base = root ?? PathNames.folder(of: path)
         var order: [String] = []
         var boxes: [String: [Box]] = [:]
         var origins: [String: String] = [:]
@@ -162,9 +162,9 @@ public enum FileDatasets {
     private static func parseLabel(_ field: String, _ classNames: [String]?, row: Row, op: String) throws -> Int {
         if let label = Int(field) {
             guard label >= 0 else { throw TensorError("\(op): \(row.origin): label \(label) is negative") }
-            // Labels travel as float32, exact up to 2^24; the classes 0...label are listed.
-            guard label < 1 << 24 else {
-                throw TensorError("\(op): \(row.origin): label \(label) is too large (class indices are below 2^24 = \(1 << 24))")
+            // The classes 0...label are listed.
+            guard label < classIndexLimit else {
+                throw TensorError("\(op): \(row.origin): label \(label) is too large (class indices are below 2^24 = \(classIndexLimit))")
             }
             if let names = classNames, label >= names.count {
                 throw TensorError("\(op): \(row.origin): label \(label) out of range (expected 0...\(names.count - 1) "
@@ -223,11 +223,6 @@ public enum FileDatasets {
 
     static func join(_ dir: String, _ name: String) -> String {
         dir.hasSuffix("/") ? dir + name : dir + "/" + name
-    }
-
-    static func directoryOf(_ path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     static func isDirectory(_ path: String) -> Bool {

@@ -80,7 +80,7 @@ public struct DAG {
         if let eps { guard eps >= 0, eps.isFinite else { throw TensorError("dag: eps must be a finite number >= 0, got \(eps)") } }
         guard range.0 < range.1 else { throw TensorError("dag: range must have min < max, got [\(range.0), \(range.1)]") }
         if let ignoreIndex {
-            guard Swift.abs(ignoreIndex) < 1 << 24 else {
+            guard Swift.abs(ignoreIndex) < classIndexLimit else {
                 throw TensorError("dag: ignore_index must be an integer below 2^24 in size, got \(ignoreIndex)")
             }
         }

@@ -27,7 +27,7 @@ public struct HTMLReport {
 
     /// Writes the page to `path` atomically.
     public func write(to path: String) throws {
-        try writeAtomically(Array(try html(directory: folder(of: path)).utf8), to: path, format: "html")
+        try writeAtomically(Array(try html(directory: PathNames.folder(of: path)).utf8), to: path, format: "html")
     }
 
     /// The page; links to files are made relative to `directory`, where the page is written.
@@ -54,7 +54,7 @@ public struct HTMLReport {
                 figureLinks.append((id, f.title ?? "Figure \(k + 1)"))
             case .picture(let path, let title, let caption):
                 figureHTML += try pictureHTML(path: path, title: title, caption: caption, number: k + 1, id: id)
-                figureLinks.append((id, title ?? fileName(of: path)))
+                figureLinks.append((id, title ?? PathNames.fileName(of: path)))
             }
         }
 
@@ -164,7 +164,7 @@ public struct HTMLReport {
         }
         var out = "<figure class=\"result-figure\" id=\"\(id)\">\n"
         out += "<figcaption class=\"figure-title\"><span class=\"figure-number\">Figure \(number).</span> "
-            + MarkdownHTML.escape(title ?? fileName(of: path)) + "</figcaption>\n"
+            + MarkdownHTML.escape(title ?? PathNames.fileName(of: path)) + "</figcaption>\n"
         out += "<div class=\"grid-wrap\"><img class=\"picture\" alt=\"\(MarkdownHTML.escape(title ?? path))\" src=\"\(Self.dataURI(bytes))\"></div>\n"
         if let caption = caption { out += "<p class=\"figure-caption\">" + MarkdownHTML.inline(caption) + "</p>\n" }
         return out + "</figure>\n"
@@ -222,18 +222,4 @@ public struct HTMLReport {
     .figure-file { color: #5a6070; font-size: 13px; }
 
     """
-}
-
-// Foundation's NSString path methods trap on some bare names ("x"), so the report splits paths itself.
-
-/// The folder of `path`: "." for a bare file name.
-func folder(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    return slash == path.startIndex ? "/" : String(path[..<slash])
-}
-
-/// The last component of `path`.
-func fileName(of path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return path }
-    return String(path[path.index(after: slash)...])
 }
