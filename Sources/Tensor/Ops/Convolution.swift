@@ -331,7 +331,8 @@ func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [F
     return out
 }
 
-/// The gradient with respect to the input of a convolution, from the output gradient.
+/// The gradient with respect to the input of a convolution, from the output gradient: by
+/// Winograd's method for the wide 3×3 convolutions it takes, else on oneDNN, else by im2col.
 func convolutionInputGradient(_ g: ConvGeometry, gradOutput: [Float], weight: [Float]) throws -> [Float] {
     let count = g.n * g.c * g.h * g.w
     if count == 0 { return [] }
@@ -340,7 +341,8 @@ func convolutionInputGradient(_ g: ConvGeometry, gradOutput: [Float], weight: [F
         try weight.withUnsafeBufferPointer { pw in
             try dx.withUnsafeMutableBufferPointer { pdx in
                 guard let gp = pg.baseAddress, let wp = pw.baseAddress, let dxp = pdx.baseAddress, !gradOutput.isEmpty else { return false }
-                return try OneDNNConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
+                return try WinogradConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
+                    || OneDNNConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
             }
         }
     }
