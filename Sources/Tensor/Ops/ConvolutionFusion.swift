@@ -1,8 +1,8 @@
 /// A convolution with an eval-mode batch norm and a ReLU after it, as one operation: the batch
 /// norm with its running statistics is an affine map per channel (`BatchNormAffine`), applied
-/// with the ReLU while the convolution writes its output (oneDNN post-ops) or, where oneDNN
-/// cannot fuse them exactly, in one pass after it. One pass over the output instead of three,
-/// and one result kept for the gradient instead of three.
+/// with the ReLU in one pass over the convolution's output, in place; a ReLU right after the
+/// convolution runs inside it on oneDNN (OneDNNFusedConvolution.swift). One result allocated
+/// and kept for the gradient instead of three, one pass instead of two after the convolution.
 ///
 /// The values are those of the three operations run one after the other, to the bit: the same
 /// multiplication and addition per value in the same order, the same ReLU. (Folding the batch
@@ -136,30 +136,25 @@ extension Tensor {
     }
 }
 
-/// The values of the fused convolution: on oneDNN in one pass where it fuses exactly, else the
-/// convolution (oneDNN or im2col) and then the epilogue in one pass.
+/// The values of the fused convolution: a lone ReLU inside the convolution on oneDNN where it
+/// fuses exactly, else the convolution (oneDNN or im2col) and then the epilogue in one pass.
 private func fusedConvolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?,
                                      _ epilogue: ConvolutionEpilogue) throws -> [Float] {
-    let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
-    if outCount == 0 { return [] }
-    // Not zeroed: the kernel writes every value.
-    var out = [Float](unsafeUninitializedCapacity: outCount) { _, initialized in initialized = outCount }
-    let done = try x.withUnsafeBufferPointer { px in
-        try weight.withUnsafeBufferPointer { pw in
-            try out.withUnsafeMutableBufferPointer { po in
-                guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
-                return try withOptionalPointer(bias) { bp in
-                    try withOptionalPointer(epilogue.batchNorm?.scale) { scale in
-                        try withOptionalPointer(epilogue.batchNorm?.shift) { shift in
-                            try OneDNNConvolution.fusedForward(g, x: xp, weight: wp, bias: bp, scale: scale, shift: shift,
-                                                               relu: epilogue.relu, out: outp)
-                        }
-                    }
+    if epilogue.batchNorm == nil, epilogue.relu, OneDNNConvolution.primitive(g, .forwardReLU, bias: bias != nil) != nil {
+        let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
+        if outCount == 0 { return [] }
+        // Not zeroed: the kernel writes every value.
+        var out = [Float](unsafeUninitializedCapacity: outCount) { _, initialized in initialized = outCount }
+        let done = try x.withUnsafeBufferPointer { px in
+            try weight.withUnsafeBufferPointer { pw in
+                try out.withUnsafeMutableBufferPointer { po in
+                    guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
+                    return try withOptionalPointer(bias) { bp in try OneDNNConvolution.forwardReLU(g, x: xp, weight: wp, bias: bp, out: outp) }
                 }
             }
         }
+        if done { return out }
     }
-    if done { return out }
     var z = try convolutionForward(g, x: x, weight: weight, bias: bias)
     epilogue.apply(to: &z, outer: g.n, channels: g.o, inner: g.oh * g.ow)
     return z

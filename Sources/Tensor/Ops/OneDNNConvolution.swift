@@ -1,11 +1,11 @@
 import CDNNL
 
-/// 2-D convolution on oneDNN: the forward pass (also with an eval-mode batch norm and a ReLU
-/// fused, OneDNNFusedConvolution.swift), the input gradient, and the weight and bias gradients.
+/// 2-D convolution on oneDNN: the forward pass (also with the ReLU after it fused,
+/// OneDNNFusedConvolution.swift), the input gradient, and the weight and bias gradients.
 /// Each returns nil when oneDNN cannot do the shape (the caller then runs the im2col kernels of
 /// Convolution.swift) and throws when running fails.
 enum OneDNNConvolution {
-    enum Pass: Hashable { case forward, inputGradient, weightGradient, fusedForward(batchNorm: Bool, relu: Bool) }
+    enum Pass: Hashable { case forward, inputGradient, weightGradient, forwardReLU }
 
     struct Key: Hashable {
         let pass: Pass
@@ -90,8 +90,8 @@ enum OneDNNConvolution {
         let d = try Descriptors(g)
         var forwardDesc = try d.forward(bias: bias && pass != .inputGradient && pass != .weightGradient)
         switch pass {
-        case .fusedForward(let batchNorm, let relu):
-            return try fusedPrimitive(d, &forwardDesc, outChannels: g.o, bias: bias, batchNorm: batchNorm, relu: relu)
+        case .forwardReLU:
+            return try reluPrimitive(d, &forwardDesc, bias: bias)
         case .forward:
             let pd = try OneDNN.primitiveDescriptor(&forwardDesc, attr: nil, hint: nil, "conv2d")
             return try DNNLPrimitive(pd, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_BIAS, d.bias)] : []),
