@@ -13,29 +13,9 @@ extension Tensor {
                 throw TensorError("batch_norm: expected \(name) of size \(c), got \(describeShape(t.shape))")
             }
         }
-        // Per-channel view (1, C, 1, ...) so parameters broadcast.
-        var channelShape = [Int](repeating: 1, count: x.rank)
-        channelShape[1] = c
-        let reduceDims = [0] + Array(2..<x.rank)
         if training {
-            let perChannel = x.count / c
-            guard perChannel > 1 else {
-                throw TensorError("batch_norm: training needs more than one value per channel, got input of size \(describeShape(x.shape))")
-            }
-            var mean = x
-            for d in reduceDims.reversed() { mean = try mean.mean(dim: d, keepDim: true) }
-            let centered = try x - mean
-            var variance = try centered * centered
-            for d in reduceDims.reversed() { variance = try variance.mean(dim: d, keepDim: true) }
-            var y = try centered / (variance + eps).sqrt()
-            if let weight { y = try y * weight.reshaped(channelShape) }
-            if let bias { y = try y + bias.reshaped(channelShape) }
-            let unbiased = Float(perChannel) / Float(perChannel - 1)
-            for i in 0..<c {
-                runningMean.storage[i] = (1 - momentum) * runningMean.storage[i] + momentum * mean.storage[i]
-                runningVar.storage[i] = (1 - momentum) * runningVar.storage[i] + momentum * variance.storage[i] * unbiased
-            }
-            return y
+            return try batchNormTraining(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                                         momentum: momentum, eps: eps)
         }
         // Eval: one affine map per channel.
         // The statistics as they are now: the rule must not see later updates of the buffers.
@@ -73,25 +53,9 @@ extension Tensor {
             // only when asked for (an attack never is).
             let needWeight = weight != nil && need[1]
             let needBias = bias != nil && need[weight != nil ? 2 : 1]
-            var sumG = [Float](repeating: 0, count: c), sumGXhat = [Float](repeating: 0, count: c)
+            var sumG: [Float] = [], sumGXhat: [Float] = []
             if needWeight || needBias {
-                g.storage.withUnsafeBufferPointer { pg in
-                    x.storage.withUnsafeBufferPointer { px in
-                        for a in 0..<outer {
-                            for ch in 0..<c {
-                                let base = (a * c + ch) * inner
-                                let inv = invStd[ch], m = means[ch]
-                                var sg: Float = 0, sgx: Float = 0
-                                for i in base..<(base + inner) {
-                                    sg += pg[i]
-                                    sgx += pg[i] * (px[i] - m) * inv
-                                }
-                                sumG[ch] += sg
-                                sumGXhat[ch] += sgx
-                            }
-                        }
-                    }
-                }
+                (sumG, sumGXhat) = batchNormGradientSums(g, x, outer: outer, channels: c, inner: inner, means: means, invStd: invStd)
             }
             if weight != nil { grads.append(need[grads.count] ? Tensor(uncheckedShape: [c], storage: sumGXhat) : nil) }
             if bias != nil { grads.append(need[grads.count] ? Tensor(uncheckedShape: [c], storage: sumG) : nil) }
@@ -103,7 +67,7 @@ extension Tensor {
 /// Calls `body(range, channel)` for each (sample, channel) plane of an (N, C, ...) layout with
 /// `inner` values per plane, across the cores for large inputs.
 @inline(__always)
-private func applyPerChannel(outer: Int, channels c: Int, inner: Int, _ body: (Range<Int>, Int) -> Void) {
+func applyPerChannel(outer: Int, channels c: Int, inner: Int, _ body: (Range<Int>, Int) -> Void) {
     parallelRanges(outer * c, cost: inner) { planes in
         for plane in planes {
             let base = plane * inner
