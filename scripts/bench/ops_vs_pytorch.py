@@ -14,6 +14,8 @@ smia-lua's (above 1: smia-lua is faster). The first line says what ran. `--table
 the rows as a Markdown table at the end. Times are the best of several calls after a warm-up
 call (as scripts/bench/vs_pytorch.py). Gradients are of the sum of the operation's output:
 torch.autograd.grad(op(x).sum(), x) for the input, (..., weights) for the weights.
+On a machine other work keeps busy, `--threads 1` gives the fairer comparison: PyTorch's
+OpenMP threads spin while they wait and lose most when a core is taken from them.
 """
 import argparse
 import json
