@@ -147,6 +147,7 @@ extension Tensor {
 
     public static func avgPool2d(_ x: Tensor, _ o: Pool2dOptions) throws -> Tensor {
         let (oh, ow) = try o.check(x.shape, op: "avg_pool2d")
+        try checkWindowCounts(x, oh, ow)
         // Windows are products of a row range and a column range, and so are their divisors.
         func axis(_ size: Int, _ out: Int, _ k: Int, _ s: Int, _ p: Int) -> [AxisWindow] {
             (0..<out).map { i in
@@ -155,7 +156,7 @@ extension Tensor {
                 return AxisWindow(first: first, end: Swift.max(first, last), divisor: o.countIncludePad ? end - start : last - first)
             }
         }
-        return try windowAverage(x, rows: axis(x.shape[2], oh, o.kernel.0, o.stride.0, o.padding.0),
+        return windowAverage(x, rows: axis(x.shape[2], oh, o.kernel.0, o.stride.0, o.padding.0),
                                  columns: axis(x.shape[3], ow, o.kernel.1, o.stride.1, o.padding.1), op: "avg_pool2d")
     }
 
@@ -164,23 +165,34 @@ extension Tensor {
         guard x.rank == 4 else { throw TensorError("adaptive_avg_pool2d: expected input of size (N, C, H, W), got \(describeShape(x.shape))") }
         let (oh, ow) = outputSize
         guard oh > 0, ow > 0 else { throw TensorError("adaptive_avg_pool2d: output size must be positive, got \(oh)x\(ow)") }
+        try checkWindowCounts(x, oh, ow)
         func axis(_ size: Int, _ out: Int) -> [AxisWindow] {
             (0..<out).map { i in
                 let first = i * size / out, end = ((i + 1) * size + out - 1) / out
                 return AxisWindow(first: first, end: end, divisor: end - first)
             }
         }
-        return try windowAverage(x, rows: axis(x.shape[2], oh), columns: axis(x.shape[3], ow), op: "adaptive_avg_pool2d")
+        return windowAverage(x, rows: axis(x.shape[2], oh), columns: axis(x.shape[3], ow), op: "adaptive_avg_pool2d")
+    }
+
+    /// The output and the windows of each axis must fit the memory budget before the windows
+    /// are listed.
+    private static func checkWindowCounts(_ x: Tensor, _ oh: Int, _ ow: Int) throws {
+        _ = try checkedCount([x.shape[0], x.shape[1], oh, ow])
+        for count in [oh, ow] {
+            try MemoryBudget.check(count: count, itemBytes: MemoryLayout<AxisWindow>.stride, "pooling windows")
+        }
     }
 
     /// Averages over a window per output position: rows `rows[y]` by columns `columns[x]`,
     /// divided by the product of their divisors (an empty divisor gives 0).
-    private static func windowAverage(_ x: Tensor, rows: [AxisWindow], columns: [AxisWindow], op: String) throws -> Tensor {
+    /// The callers checked the sizes (`checkWindowCounts`).
+    private static func windowAverage(_ x: Tensor, rows: [AxisWindow], columns: [AxisWindow], op: String) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (oh, ow) = (rows.count, columns.count)
         let planes = n * c
-        let out = try x.storage.withUnsafeBufferPointer { px in
-            try uninitializedFloats(try checkedCount([n, c, oh, ow])) { dst in
+        let out = x.storage.withUnsafeBufferPointer { px in
+            uninitializedFloats(n * c * oh * ow) { dst in
                 guard let src = px.baseAddress else { return }
                 // The global average (ResNet's last pooling): one sum per plane.
                 if let row = rows.first, let col = columns.first, oh == 1, ow == 1, row.first == 0, row.end == h, col.first == 0, col.end == w, h * w > 0 {
