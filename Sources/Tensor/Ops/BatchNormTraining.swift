@@ -58,7 +58,7 @@ extension Tensor {
         return Tensor(uncheckedShape: x.shape, storage: out).recording("batch_norm", inputs) { g, need in
             // Per channel: Σ g and Σ g·x̂ (x̂ = (x - mean) / std), which the weight and bias
             // gradients are and the input gradient needs.
-            let (sumG, sumGXhat) = batchNormGradientSums(g, x, outer: outer, channels: c, inner: inner, means: means, invStd: invStd)
+            let (sumG, sumGXhat) = batchNormGradientSums(g.storage, x.storage, outer: outer, channels: c, inner: inner, means: means, invStd: invStd)
             var grads: [Tensor?] = []
             if need[0] {
                 // dx = γ/σ · (g - mean(g) - x̂ · mean(g·x̂)), written per channel as k·g + p·x + q.
@@ -90,11 +90,11 @@ extension Tensor {
 
 /// Per channel of an (N, C, ...) layout: Σ g and Σ g·x̂ where x̂ = (x - mean)·invStd, the bias
 /// and weight gradients of batch norm (eval and train).
-func batchNormGradientSums(_ g: Tensor, _ x: Tensor, outer: Int, channels c: Int, inner: Int,
+func batchNormGradientSums(_ g: [Float], _ x: [Float], outer: Int, channels c: Int, inner: Int,
                            means: [Float], invStd: [Float]) -> (sumG: [Float], sumGXhat: [Float]) {
     var sumG = [Float](repeating: 0, count: c), sumGXhat = [Float](repeating: 0, count: c)
-    g.storage.withUnsafeBufferPointer { pg in
-        x.storage.withUnsafeBufferPointer { px in
+    g.withUnsafeBufferPointer { pg in
+        x.withUnsafeBufferPointer { px in
             sumG.withUnsafeMutableBufferPointer { psg in
                 sumGXhat.withUnsafeMutableBufferPointer { psx in
                     guard let gp = pg.baseAddress, let xp = px.baseAddress,
