@@ -13,6 +13,10 @@ import Foundation
 /// at most 2 GiB, the setting being an int): what the process holds beyond its live tensors
 /// never exceeds what one tensor may take. The peak memory stays that of the live tensors.
 public enum BufferReuse {
+    /// Freed bytes the process keeps for reuse before handing memory back to the system: the
+    /// memory budget, at most 2 GiB (glibc's setting is an int).
+    public static let keptFreeBytes = Int(Int32(clamping: MemoryBudget.bytes))
+
     /// Call once at start-up, before the first tensor. Without glibc's `mallopt` (another C
     /// library) nothing changes.
     public static func enable() {
@@ -23,6 +27,6 @@ public enum BufferReuse {
         let mallopt = unsafeBitCast(symbol, to: MallocOption.self)
         let trimThreshold: Int32 = -1, mmapMax: Int32 = -4
         _ = mallopt(mmapMax, 0)
-        _ = mallopt(trimThreshold, Int32(clamping: MemoryBudget.bytes))
+        _ = mallopt(trimThreshold, Int32(keptFreeBytes))
     }
 }
