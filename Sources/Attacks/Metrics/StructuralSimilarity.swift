@@ -24,26 +24,33 @@ enum StructuralSimilarity {
         }
         let taps = try Tensor.gaussianTaps(size: window, sigma: sigma)
         let oh = h - window + 1, ow = w - window + 1
-        var sums = [Double](repeating: 0, count: n * c)
-        // Per plane: the row-filtered moments (5 × h × ow) and one row of each moment's input.
-        var rowFiltered = [Float](repeating: 0, count: 5 * h * ow)
-        var inputs = [Float](repeating: 0, count: 5 * w)
-        var moments = [Float](repeating: 0, count: 5 * ow)
-        clean.storage.withUnsafeBufferPointer { px in
-            adversarial.storage.withUnsafeBufferPointer { py in
-                taps.withUnsafeBufferPointer { pk in
-                    rowFiltered.withUnsafeMutableBufferPointer { prf in
-                        inputs.withUnsafeMutableBufferPointer { pin in
-                            moments.withUnsafeMutableBufferPointer { pm in
-                                guard let x = px.baseAddress, let y = py.baseAddress, let k = pk.baseAddress,
-                                      let filtered = prf.baseAddress, let row = pin.baseAddress, let m = pm.baseAddress else { return }
-                                for plane in 0..<(n * c) {
-                                    sums[plane] = planeSum(x + plane * h * w, y + plane * h * w, h: h, w: w, taps: k,
-                                                           filtered: filtered, row: row, moments: m)
+        // Planes split across the cores, each part with its own buffers: the row-filtered
+        // moments (5 × h × ow), one row of each moment's input, one row of the moments.
+        let planes = n * c
+        let parts = Swift.max(1, Swift.min(threadCount, planes))
+        var sums = [Double](repeating: 0, count: planes)
+        sums.withUnsafeMutableBufferPointer { ps in
+            guard let sum = ps.baseAddress else { return }
+            clean.storage.withUnsafeBufferPointer { px in
+                adversarial.storage.withUnsafeBufferPointer { py in
+                    guard let x = px.baseAddress, let y = py.baseAddress else { return }
+                    let part = { (p: Int) in
+                        var filtered = [Float](repeating: 0, count: 5 * h * ow)
+                        var row = [Float](repeating: 0, count: 5 * w)
+                        var moments = [Float](repeating: 0, count: 5 * ow)
+                        filtered.withUnsafeMutableBufferPointer { pf in
+                            row.withUnsafeMutableBufferPointer { pr in
+                                moments.withUnsafeMutableBufferPointer { pm in
+                                    guard let f = pf.baseAddress, let r = pr.baseAddress, let m = pm.baseAddress else { return }
+                                    for plane in (planes * p / parts)..<(planes * (p + 1) / parts) {
+                                        sum[plane] = planeSum(x + plane * h * w, y + plane * h * w, h: h, w: w, taps: taps,
+                                                              filtered: f, row: r, moments: m)
+                                    }
                                 }
                             }
                         }
                     }
+                    if parts > 1 { DispatchQueue.concurrentPerform(iterations: parts, execute: part) } else { part(0) }
                 }
             }
         }
@@ -51,11 +58,23 @@ enum StructuralSimilarity {
         return (0..<n).map { i in Float((0..<c).reduce(0.0) { $0 + sums[i * c + $1] } / positions) }
     }
 
-    /// The sum of the SSIM map of one plane.
-    private static func planeSum(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, h: Int, w: Int, taps k: UnsafePointer<Float>,
+    /// The sum of the SSIM map of one plane. The taps are symmetric: the two taps at the same
+    /// distance from the centre share one multiplication.
+    private static func planeSum(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, h: Int, w: Int, taps k: [Float],
                                  filtered: UnsafeMutablePointer<Float>, row: UnsafeMutablePointer<Float>,
                                  moments m: UnsafeMutablePointer<Float>) -> Double {
-        let oh = h - window + 1, ow = w - window + 1
+        let oh = h - window + 1, ow = w - window + 1, r = window / 2
+        let centre = k[r]
+        // One line of `count` outputs: dst[j] = Σ_t k[t] · src[j + t · step], step 1 along a row
+        // or `ow` down the columns of the row-filtered moments.
+        func filter(_ src: UnsafePointer<Float>, step: Int, into dst: UnsafeMutablePointer<Float>, count: Int) {
+            let middle = src + r * step
+            for j in 0..<count { dst[j] = centre * middle[j] }
+            for t in 0..<r {
+                let weight = k[t], near = src + t * step, far = src + (window - 1 - t) * step
+                for j in 0..<count { dst[j] += weight * (near[j] + far[j]) }
+            }
+        }
         // Rows: each moment's input row filtered at the ow positions where the window fits.
         for i in 0..<h {
             let xr = x + i * w, yr = y + i * w
@@ -67,26 +86,12 @@ enum StructuralSimilarity {
                 row[3 * w + j] = v * v
                 row[4 * w + j] = u * v
             }
-            for q in 0..<5 {
-                let src = row + q * w, dst = filtered + (q * h + i) * ow
-                for j in 0..<ow { dst[j] = 0 }
-                for t in 0..<window {
-                    let weight = k[t], from = src + t
-                    for j in 0..<ow { dst[j] += weight * from[j] }
-                }
-            }
+            for q in 0..<5 { filter(row + q * w, step: 1, into: filtered + (q * h + i) * ow, count: ow) }
         }
         // Columns, then the map of each output row.
         var total = 0.0
         for i in 0..<oh {
-            for q in 0..<5 {
-                let dst = m + q * ow
-                for j in 0..<ow { dst[j] = 0 }
-                for t in 0..<window {
-                    let weight = k[t], from = filtered + (q * h + i + t) * ow
-                    for j in 0..<ow { dst[j] += weight * from[j] }
-                }
-            }
+            for q in 0..<5 { filter(filtered + (q * h + i) * ow, step: ow, into: m + q * ow, count: ow) }
             var rowSum: Float = 0
             for j in 0..<ow {
                 let mx = m[j], my = m[ow + j]
