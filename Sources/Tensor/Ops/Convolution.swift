@@ -310,7 +310,8 @@ extension Tensor {
     }
 }
 
-/// The values of conv(x, weight) + bias: on oneDNN when it takes the shape, else by im2col.
+/// The values of conv(x, weight) + bias: by the direct kernel or on oneDNN when one takes the
+/// shape, else by im2col.
 func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?) throws -> [Float] {
     // Not zeroed: the kernels write every value.
     let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
@@ -321,7 +322,8 @@ func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [F
             try out.withUnsafeMutableBufferPointer { po in
                 guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
                 return try withOptionalPointer(bias) { bp in
-                    try OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
+                    try DirectConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
+                        || OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
                 }
             }
         }
@@ -340,7 +342,8 @@ func convolutionInputGradient(_ g: ConvGeometry, gradOutput: [Float], weight: [F
         try weight.withUnsafeBufferPointer { pw in
             try dx.withUnsafeMutableBufferPointer { pdx in
                 guard let gp = pg.baseAddress, let wp = pw.baseAddress, let dxp = pdx.baseAddress, !gradOutput.isEmpty else { return false }
-                return try OneDNNConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
+                return try DirectConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
+                    || OneDNNConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
             }
         }
     }
