@@ -33,8 +33,8 @@ public final class BasicBlock: Module {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        var y = try run(bn1, named: "bn1", run(conv1, named: "conv1", x)).relu()
-        y = try run(bn2, named: "bn2", run(conv2, named: "conv2", y))
+        var y = try runChain([("conv1", conv1), ("bn1", bn1), ("relu", ReLU.shared)], x)
+        y = try runChain([("conv2", conv2), ("bn2", bn2)], y)
         let identity = try shortcut.map { try run($0, named: "downsample", x) } ?? x
         return try (y + identity).relu()
     }
@@ -61,9 +61,9 @@ public final class Bottleneck: Module {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        var y = try run(bn1, named: "bn1", run(conv1, named: "conv1", x)).relu()
-        y = try run(bn2, named: "bn2", run(conv2, named: "conv2", y)).relu()
-        y = try run(bn3, named: "bn3", run(conv3, named: "conv3", y))
+        var y = try runChain([("conv1", conv1), ("bn1", bn1), ("relu", ReLU.shared)], x)
+        y = try runChain([("conv2", conv2), ("bn2", bn2), ("relu", ReLU.shared)], y)
+        y = try runChain([("conv3", conv3), ("bn3", bn3)], y)
         let identity = try shortcut.map { try run($0, named: "downsample", x) } ?? x
         return try (y + identity).relu()
     }
@@ -119,10 +119,7 @@ public final class ResNet: Module {
         guard x.rank == 4, x.shape[1] == channels else {
             throw TensorError("\(typeName): expected input of size (N, \(channels), H, W), got \(describeShape(x.shape))")
         }
-        var y = x
-        for child in children where child.name != "fc" {
-            y = try run(child.module, named: child.name, y)
-        }
+        let y = try runChain(children.filter { $0.name != "fc" }, x)
         return try run(fc, named: "fc", y.flattened(from: 1))
     }
 }

@@ -38,12 +38,8 @@ extension Tensor {
             return y
         }
         // Eval: one affine map per channel.
-        // The statistics as they are now: the rule must not see later updates of the buffers.
-        let means = runningMean.storage
-        // Constants, not variables: the rule reads them without exclusivity checks.
-        let invStd = runningVar.storage.map { 1 / ($0 + eps).squareRoot() }
-        let scale = (0..<c).map { (weight?.storage[$0] ?? 1) * invStd[$0] }
-        let shift = (0..<c).map { (bias?.storage[$0] ?? 0) - means[$0] * scale[$0] }
+        let affine = BatchNormAffine(runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, eps: eps)
+        let scale = affine.scale, shift = affine.shift
         let (outer, _, inner) = splitAround(x.shape, 1)
         let out = x.storage.withUnsafeBufferPointer { px in
             uninitializedFloats(x.count) { po in
@@ -73,37 +69,65 @@ extension Tensor {
             // only when asked for (an attack never is).
             let needWeight = weight != nil && need[1]
             let needBias = bias != nil && need[weight != nil ? 2 : 1]
-            var sumG = [Float](repeating: 0, count: c), sumGXhat = [Float](repeating: 0, count: c)
-            if needWeight || needBias {
-                g.storage.withUnsafeBufferPointer { pg in
-                    x.storage.withUnsafeBufferPointer { px in
-                        for a in 0..<outer {
-                            for ch in 0..<c {
-                                let base = (a * c + ch) * inner
-                                let inv = invStd[ch], m = means[ch]
-                                var sg: Float = 0, sgx: Float = 0
-                                for i in base..<(base + inner) {
-                                    sg += pg[i]
-                                    sgx += pg[i] * (px[i] - m) * inv
-                                }
-                                sumG[ch] += sg
-                                sumGXhat[ch] += sgx
-                            }
+            let sums = needWeight || needBias ? affine.parameterGradients(gradOutput: g.storage, input: x.storage, outer: outer, inner: inner) : nil
+            if weight != nil { grads.append(need[grads.count] ? sums.map { Tensor(uncheckedShape: [c], storage: $0.weight) } : nil) }
+            if bias != nil { grads.append(need[grads.count] ? sums.map { Tensor(uncheckedShape: [c], storage: $0.bias) } : nil) }
+            return grads
+        }
+    }
+}
+
+/// An eval-mode batch norm as the affine map per channel it is: y = x·scale + shift, with
+/// scale = weight / √(running_var + eps) and shift = bias - running_mean·scale. The batch norm
+/// and the convolution that fuses it (ConvolutionFusion.swift) both compute exactly this, so
+/// their results agree to the bit.
+struct BatchNormAffine {
+    /// The statistics as they were when the map was made: a gradient rule must not see later
+    /// updates of the buffers.
+    let means: [Float], invStd: [Float]
+    let scale: [Float], shift: [Float]
+
+    init(runningMean: Tensor, runningVar: Tensor, weight: Tensor?, bias: Tensor?, eps: Float) {
+        let c = runningMean.count
+        let means = runningMean.storage
+        let invStd = runningVar.storage.map { 1 / ($0 + eps).squareRoot() }
+        let scale = (0..<c).map { (weight?.storage[$0] ?? 1) * invStd[$0] }
+        self.means = means
+        self.invStd = invStd
+        self.scale = scale
+        shift = (0..<c).map { (bias?.storage[$0] ?? 0) - means[$0] * scale[$0] }
+    }
+
+    /// The gradients of the batch norm's weight and bias, from the gradient of its output and
+    /// its input (both laid out (outer, C, inner)): Σ g·x̂ and Σ g per channel, x̂ = (x - mean)·invStd.
+    func parameterGradients(gradOutput: [Float], input: [Float], outer: Int, inner: Int) -> (weight: [Float], bias: [Float]) {
+        let c = means.count
+        var sumG = [Float](repeating: 0, count: c), sumGXhat = [Float](repeating: 0, count: c)
+        gradOutput.withUnsafeBufferPointer { pg in
+            input.withUnsafeBufferPointer { px in
+                for a in 0..<outer {
+                    for ch in 0..<c {
+                        let base = (a * c + ch) * inner
+                        let inv = invStd[ch], m = means[ch]
+                        var sg: Float = 0, sgx: Float = 0
+                        for i in base..<(base + inner) {
+                            sg += pg[i]
+                            sgx += pg[i] * (px[i] - m) * inv
                         }
+                        sumG[ch] += sg
+                        sumGXhat[ch] += sgx
                     }
                 }
             }
-            if weight != nil { grads.append(need[grads.count] ? Tensor(uncheckedShape: [c], storage: sumGXhat) : nil) }
-            if bias != nil { grads.append(need[grads.count] ? Tensor(uncheckedShape: [c], storage: sumG) : nil) }
-            return grads
         }
+        return (sumGXhat, sumG)
     }
 }
 
 /// Calls `body(range, channel)` for each (sample, channel) plane of an (N, C, ...) layout with
 /// `inner` values per plane, across the cores for large inputs.
 @inline(__always)
-private func applyPerChannel(outer: Int, channels c: Int, inner: Int, _ body: (Range<Int>, Int) -> Void) {
+func applyPerChannel(outer: Int, channels c: Int, inner: Int, _ body: (Range<Int>, Int) -> Void) {
     parallelRanges(outer * c, cost: inner) { planes in
         for plane in planes {
             let base = plane * inner

@@ -1,11 +1,11 @@
 import CDNNL
 
-/// 2-D convolution on oneDNN: the forward pass, the input
-/// gradient, and the weight and bias gradients. Each returns nil when oneDNN cannot do the
-/// shape (the caller then runs the im2col kernels of Convolution.swift) and throws when running
-/// fails.
+/// 2-D convolution on oneDNN: the forward pass (also with the ReLU after it fused,
+/// OneDNNFusedConvolution.swift), the input gradient, and the weight and bias gradients.
+/// Each returns nil when oneDNN cannot do the shape (the caller then runs the im2col kernels of
+/// Convolution.swift) and throws when running fails.
 enum OneDNNConvolution {
-    enum Pass: Hashable { case forward, inputGradient, weightGradient }
+    enum Pass: Hashable { case forward, inputGradient, weightGradient, forwardReLU }
 
     struct Key: Hashable {
         let pass: Pass
@@ -44,7 +44,7 @@ enum OneDNNConvolution {
         return true
     }
 
-    private static func primitive(_ g: ConvGeometry, _ pass: Pass, bias: Bool) -> DNNLPrimitive? {
+    static func primitive(_ g: ConvGeometry, _ pass: Pass, bias: Bool) -> DNNLPrimitive? {
         guard OneDNN.enabled, OneDNN.engine != nil else { return nil }
         let sizes = [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups]
         return cache.primitive(Key(pass: pass, sizes: sizes, bias: bias)) { try make(g, pass, bias: bias) }
@@ -52,7 +52,7 @@ enum OneDNNConvolution {
 
     /// The sizes as oneDNN takes them: grouped weights with the group first; dilation counted
     /// from 0; the right padding that gives PyTorch's output size (it may be less than the left).
-    private struct Descriptors {
+    struct Descriptors {
         let src, weights, bias, dst: dnnl_memory_desc_t
         let anySrc, anyWeights, anyDst: dnnl_memory_desc_t
         let strides, dilates, padL, padR: [Int64]
@@ -88,8 +88,10 @@ enum OneDNNConvolution {
 
     private static func make(_ g: ConvGeometry, _ pass: Pass, bias: Bool) throws -> DNNLPrimitive {
         let d = try Descriptors(g)
-        var forwardDesc = try d.forward(bias: bias && pass == .forward)
+        var forwardDesc = try d.forward(bias: bias && pass != .inputGradient && pass != .weightGradient)
         switch pass {
+        case .forwardReLU:
+            return try reluPrimitive(d, &forwardDesc, bias: bias)
         case .forward:
             let pd = try OneDNN.primitiveDescriptor(&forwardDesc, attr: nil, hint: nil, "conv2d")
             return try DNNLPrimitive(pd, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_BIAS, d.bias)] : []),

@@ -1,4 +1,6 @@
 public final class ReLU: Module {
+    /// One for models that apply a ReLU in their forward code rather than as a child.
+    static let shared = ReLU()
     public override func forward(_ x: Tensor) throws -> Tensor { x.relu() }
 }
 

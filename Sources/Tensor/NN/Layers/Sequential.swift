@@ -6,9 +6,7 @@ public final class Sequential: Module {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        var y = x
-        for child in children { y = try run(child.module, named: child.name, y) }
-        return y
+        try runChain(children, x)
     }
 
     public var count: Int { children.count }

@@ -1,0 +1,161 @@
+/// A convolution with an eval-mode batch norm and a ReLU after it, as one operation: the batch
+/// norm with its running statistics is an affine map per channel (`BatchNormAffine`), applied
+/// with the ReLU in one pass over the convolution's output, in place; a ReLU right after the
+/// convolution runs inside it on oneDNN (OneDNNFusedConvolution.swift). One result allocated
+/// and kept for the gradient instead of three, one pass instead of two after the convolution.
+///
+/// The values are those of the three operations run one after the other, to the bit: the same
+/// multiplication and addition per value in the same order, the same ReLU. (Folding the batch
+/// norm into the weights, w·scale, would round differently, enough to move a sign-gradient
+/// attack off the PyTorch fixtures.) The gradients are those of the three rules in a row: the
+/// ReLU's mask and the batch norm's scale in one pass, then the convolution's.
+
+/// What a fused convolution applies to its output z: z·scale + shift per channel (an eval-mode
+/// batch norm) when there is one, then max(·, 0) when `relu`.
+struct ConvolutionEpilogue {
+    let batchNorm: BatchNormAffine?
+    let relu: Bool
+
+    /// Applies it in place to `values`, laid out (outer, C, inner), with BatchNorm's and ReLU's
+    /// arithmetic (ReLU: `v > 0 ? v : 0`, so NaN gives 0 as there).
+    func apply(to values: inout [Float], outer: Int, channels: Int, inner: Int) {
+        let relu = self.relu
+        let scale = batchNorm?.scale, shift = batchNorm?.shift
+        values.withUnsafeMutableBufferPointer { buffer in
+            guard let v = buffer.baseAddress else { return }
+            applyPerChannel(outer: outer, channels: channels, inner: inner) { plane, ch in
+                if let scale, let shift {
+                    let s = scale[ch], t = shift[ch]
+                    if relu {
+                        for i in plane { let y = v[i] * s + t; v[i] = y > 0 ? y : 0 }
+                    } else {
+                        for i in plane { v[i] = v[i] * s + t }
+                    }
+                } else if relu {
+                    for i in plane { v[i] = v[i] > 0 ? v[i] : 0 }
+                }
+            }
+        }
+    }
+
+    /// The gradient with respect to the batch norm's output (the ReLU's input), from the
+    /// gradient `g` of the fused result `output`: ReLU's rule, g where the output is positive.
+    func reluGradient(_ g: [Float], output: [Float], outer: Int, channels: Int, inner: Int) -> [Float] {
+        guard relu else { return g }
+        return mapped(g, output: output, outer: outer, channels: channels, inner: inner) { gi, _, positive in gi * (positive ? 1 : 0) }
+    }
+
+    /// The gradient with respect to the convolution's output z: ReLU's rule, then BatchNorm's
+    /// (times scale), in one pass.
+    func convolutionOutputGradient(_ g: [Float], output: [Float], outer: Int, channels: Int, inner: Int) -> [Float] {
+        guard let scale = batchNorm?.scale else { return reluGradient(g, output: output, outer: outer, channels: channels, inner: inner) }
+        if relu {
+            return mapped(g, output: output, outer: outer, channels: channels, inner: inner) { gi, ch, positive in (gi * (positive ? 1 : 0)) * scale[ch] }
+        }
+        return mapped(g, output: output, outer: outer, channels: channels, inner: inner) { gi, ch, _ in gi * scale[ch] }
+    }
+
+    /// `rule(g[i], channel, output[i] > 0)` for every value, across the cores.
+    @inline(__always)
+    private func mapped(_ g: [Float], output: [Float], outer: Int, channels: Int, inner: Int,
+                        _ rule: (Float, Int, Bool) -> Float) -> [Float] {
+        g.withUnsafeBufferPointer { pg in
+            output.withUnsafeBufferPointer { po in
+                uninitializedFloats(g.count) { d in
+                    guard let gp = pg.baseAddress, let op = po.baseAddress else { return }
+                    applyPerChannel(outer: outer, channels: channels, inner: inner) { plane, ch in
+                        for i in plane { d[i] = rule(gp[i], ch, op[i] > 0) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The parameters of an eval-mode batch norm for `Tensor.conv2d(_:weight:bias:options:batchNorm:relu:)`.
+public struct EvalBatchNorm {
+    public let runningMean, runningVar, weight, bias: Tensor
+    public let eps: Float
+    public init(runningMean: Tensor, runningVar: Tensor, weight: Tensor, bias: Tensor, eps: Float) {
+        (self.runningMean, self.runningVar, self.weight, self.bias, self.eps) = (runningMean, runningVar, weight, bias, eps)
+    }
+}
+
+extension Tensor {
+    /// conv2d, then the eval-mode batch norm `batchNorm` (when given), then ReLU (when `relu`),
+    /// as one operation with the values and gradients of the three in a row.
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, options: Conv2dOptions,
+                              batchNorm: EvalBatchNorm?, relu: Bool) throws -> Tensor {
+        let g = try ConvGeometry(input: x.shape, weight: weight.shape, options: options, op: "conv2d")
+        if let bias, bias.shape != [g.o] {
+            throw TensorError("conv2d: expected bias of size \(g.o), got \(describeShape(bias.shape))")
+        }
+        if let bn = batchNorm {
+            for (name, t) in [("running_mean", bn.runningMean), ("running_var", bn.runningVar), ("weight", bn.weight), ("bias", bn.bias)]
+                where t.shape != [g.o] {
+                throw TensorError("batch_norm: expected \(name) of size \(g.o), got \(describeShape(t.shape))")
+            }
+        }
+        let affine = batchNorm.map { BatchNormAffine(runningMean: $0.runningMean, runningVar: $0.runningVar, weight: $0.weight, bias: $0.bias, eps: $0.eps) }
+        let epilogue = ConvolutionEpilogue(batchNorm: affine, relu: relu)
+        let out = try fusedConvolutionForward(g, x: x.storage, weight: weight.storage, bias: bias?.storage, epilogue)
+
+        var inputs = [x, weight]
+        if let bias { inputs.append(bias) }
+        if let bn = batchNorm { inputs += [bn.weight, bn.bias] }
+        let name = "conv2d" + (batchNorm == nil ? "" : "+batch_norm") + (relu ? "+relu" : "")
+        let (outer, inner) = (g.n, g.oh * g.ow)
+        return Tensor(uncheckedShape: [g.n, g.o, g.oh, g.ow], storage: out).recording(name, inputs) { grad, need in
+            var grads = [Tensor?](repeating: nil, count: need.count)
+            let gz = epilogue.convolutionOutputGradient(grad.storage, output: out, outer: outer, channels: g.o, inner: inner)
+            // The convolution's rule (Tensor.conv2d) on the gradient of its output.
+            if need[0] { grads[0] = Tensor(uncheckedShape: x.shape, storage: try convolutionInputGradient(g, gradOutput: gz, weight: weight.storage)) }
+            let needBias = bias != nil && need[2]
+            var db: [Float]?
+            if need[1] {
+                let (dw, biasGrad) = try convolutionWeightGradient(g, x: x.storage, gradOutput: gz, bias: needBias)
+                grads[1] = Tensor(uncheckedShape: weight.shape, storage: dw)
+                db = biasGrad
+            }
+            if needBias {
+                grads[2] = try db.map { Tensor(uncheckedShape: [g.o], storage: $0) }
+                    ?? Tensor(uncheckedShape: grad.shape, storage: gz).sum(dim: 3).sum(dim: 2).sum(dim: 0)
+            }
+            // The batch norm's parameters (never asked for by an attack): its rule needs its
+            // input, the convolution's output, which the fused pass did not keep; computed again.
+            let first = bias == nil ? 2 : 3
+            if let affine, need[first] || need[first + 1] {
+                let z = try convolutionForward(g, x: x.storage, weight: weight.storage, bias: bias?.storage)
+                let gy = epilogue.reluGradient(grad.storage, output: out, outer: outer, channels: g.o, inner: inner)
+                let sums = affine.parameterGradients(gradOutput: gy, input: z, outer: outer, inner: inner)
+                if need[first] { grads[first] = Tensor(uncheckedShape: [g.o], storage: sums.weight) }
+                if need[first + 1] { grads[first + 1] = Tensor(uncheckedShape: [g.o], storage: sums.bias) }
+            }
+            return grads
+        }
+    }
+}
+
+/// The values of the fused convolution: a lone ReLU inside the convolution on oneDNN where it
+/// fuses exactly, else the convolution (oneDNN or im2col) and then the epilogue in one pass.
+private func fusedConvolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?,
+                                     _ epilogue: ConvolutionEpilogue) throws -> [Float] {
+    if epilogue.batchNorm == nil, epilogue.relu, OneDNNConvolution.primitive(g, .forwardReLU, bias: bias != nil) != nil {
+        let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
+        if outCount == 0 { return [] }
+        // Not zeroed: the kernel writes every value.
+        var out = [Float](unsafeUninitializedCapacity: outCount) { _, initialized in initialized = outCount }
+        let done = try x.withUnsafeBufferPointer { px in
+            try weight.withUnsafeBufferPointer { pw in
+                try out.withUnsafeMutableBufferPointer { po in
+                    guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
+                    return try withOptionalPointer(bias) { bp in try OneDNNConvolution.forwardReLU(g, x: xp, weight: wp, bias: bp, out: outp) }
+                }
+            }
+        }
+        if done { return out }
+    }
+    var z = try convolutionForward(g, x: x, weight: weight, bias: bias)
+    epilogue.apply(to: &z, outer: g.n, channels: g.o, inner: g.oh * g.ow)
+    return z
+}

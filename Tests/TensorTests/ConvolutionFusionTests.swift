@@ -1,0 +1,128 @@
+import Tensor
+import XCTest
+
+/// The eval-mode fusion of a convolution with the batch norm and ReLU after it
+/// (ConvolutionFusion.swift, EvalFusion.swift): the fused chain against the same modules run one
+/// by one, with oneDNN and with the kernels of our own, and its gradients against finite
+/// differences.
+final class ConvolutionFusionTests: XCTestCase {
+    override func tearDown() { OneDNN.enabled = true }
+
+    /// A batch norm with running statistics, weight and bias away from their defaults.
+    private func batchNorm(_ channels: Int, seed: UInt64) throws -> BatchNorm2d {
+        let bn = try BatchNorm2d(numFeatures: channels)
+        try bn.runningMean.assign(Make.normal([channels], seed: seed, scale: 0.2))
+        try bn.runningVar.assign(Make.uniform([channels], seed: seed + 1, 0.5, 2))
+        try bn.weight.assign(Make.normal([channels], seed: seed + 2, shift: 1))
+        try bn.bias.assign(Make.normal([channels], seed: seed + 3))
+        return bn
+    }
+
+    /// The output, then the gradients of sum(output · r) with respect to `x` and `parameters`.
+    private func valueAndGradients(_ y: Tensor, _ x: Tensor, _ parameters: [Tensor]) throws -> [Tensor] {
+        let r = Make.normal(y.shape, seed: 11)
+        return [y.detached()] + (try grad(of: (y * r).sum(), wrt: [x] + parameters))
+    }
+
+    /// Fused and one by one compute the same operations in the same order, so they agree to the
+    /// bit: values, the input gradient (ReLU's mask and the batch norm's scale, then the
+    /// convolution's rule) and every parameter's gradient. Both with oneDNN (post-ops inside
+    /// the convolution, or the epilogue after it where oneDNN's kernel cannot fuse exactly) and
+    /// without (the epilogue after im2col). The fused graph keeps no intermediate result.
+    func testFusedChainEqualsTheLayersOneByOne() throws {
+        let shapes: [(String, [Int], Int, Int, Int, Int)] = [
+            ("3x3 padding 1", [3, 4, 9, 9], 8, 3, 1, 1),
+            ("3x3 stride 2", [2, 8, 10, 10], 16, 3, 2, 1),
+            ("1x1 (a bottleneck's)", [2, 16, 7, 7], 8, 1, 1, 0),
+            ("one input channel (the small CNN's first layer)", [16, 1, 28, 28], 8, 3, 1, 1),
+            ("7x7 stride 2 (the ResNet stem)", [2, 3, 32, 32], 8, 7, 2, 3),
+        ]
+        for (label, inShape, out, k, s, p) in shapes {
+            for (convBias, withBatchNorm, relu) in [(false, true, true), (true, true, true), (false, true, false), (true, false, true)] {
+                let conv = try Conv2d(inChannels: inShape[1], outChannels: out, kernelSize: (k, k), stride: (s, s), padding: (p, p), bias: convBias)
+                let bn = try batchNorm(out, seed: 3)
+                let layers: [Module] = [conv] + (withBatchNorm ? [bn] : []) + (relu ? [ReLU()] : [])
+                let model = Sequential(layers)
+                model.eval()
+                let parameters = model.namedParameters().map(\.tensor)
+                let x = Make.normal(inShape, seed: 2)
+                x.requiresGrad = true
+                let what = "\(label), conv bias \(convBias), batch norm \(withBatchNorm), relu \(relu)"
+                var fusedRuns: [[Tensor]] = []
+                for onednn in [true, false] {
+                    OneDNN.enabled = onednn
+                    let fused = try model(x)
+                    var y = x
+                    for layer in layers { y = try layer.forward(y) }
+                    XCTAssertEqual(fused.historyBytes, 0, "\(what): the fused graph keeps no intermediate result")
+                    XCTAssertGreaterThan(y.historyBytes, 0, "\(what): one by one keeps the intermediate results")
+                    let a = try valueAndGradients(fused, x, parameters), b = try valueAndGradients(y, x, parameters)
+                    for (i, (u, v)) in zip(a, b).enumerated() {
+                        XCTAssertEqual(u.shape, v.shape, "\(what), oneDNN \(onednn): size \(i)")
+                        XCTAssert(u.storage == v.storage, "\(what), oneDNN \(onednn): \(i == 0 ? "values" : "gradient \(i - 1)") differ")
+                    }
+                    fusedRuns.append(a)
+                }
+                // oneDNN against im2col: sums in another order, well within 1e-4 of the scale.
+                for (u, v) in zip(fusedRuns[0], fusedRuns[1]) {
+                    let scale = v.storage.map(abs).max() ?? 0
+                    let err = zip(u.storage, v.storage).map { abs($0 - $1) }.max() ?? 0
+                    XCTAssertLessThanOrEqual(err, 1e-4 * Swift.max(scale, 1e-6), "\(what): oneDNN against im2col")
+                }
+            }
+        }
+    }
+
+    /// The fused operation's gradients against finite differences, for the input and every
+    /// parameter, with oneDNN and without. A central difference across the ReLU's kink is not a
+    /// derivative, so the input is the first of a seeded series whose pre-activations all lie
+    /// at least 0.05 from 0: a step of 1e-3 in any one value moves none of them by more than
+    /// 0.02 (it moves them by the step times a weight, an input, the batch norm's scale or a
+    /// normalized value, all below 20 here).
+    func testFusedGradientsAgainstFiniteDifferences() throws {
+        let bn = try batchNorm(3, seed: 13)
+        let (rm, rv) = (bn.runningMean, bn.runningVar)
+        let w = Make.normal([3, 2, 3, 3], seed: 14, scale: 0.3), b = Make.normal([3], seed: 15)
+        let options = Conv2dOptions(padding: (1, 1))
+        func preActivations(_ x: Tensor) throws -> Tensor {
+            try bn.forward(try Tensor.conv2d(x, weight: w, bias: b, options: options))
+        }
+        bn.eval()
+        var seed: UInt64 = 100
+        while try preActivations(Make.awayFromZero([1, 2, 4, 4], seed: seed)).storage.contains(where: { abs($0) < 0.05 }) { seed += 1 }
+        let x = Make.awayFromZero([1, 2, 4, 4], seed: seed)
+        for onednn in [true, false] {
+            OneDNN.enabled = onednn
+            for relu in [false, true] {
+                gradCheck("fused conv, batch norm, relu \(relu), oneDNN \(onednn)", [x, w, b, bn.weight, bn.bias], step: 1e-3, tolerance: 1e-2) {
+                    let norm = EvalBatchNorm(runningMean: rm, runningVar: rv, weight: $0[3], bias: $0[4], eps: 1e-5)
+                    return try Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], options: options, batchNorm: norm, relu: relu)
+                }
+            }
+        }
+    }
+
+    /// In training mode nothing is fused: batch norm normalizes with the batch's statistics and
+    /// updates its running ones, as the layers one by one do.
+    func testTrainingModeIsNotFused() throws {
+        let conv = try Conv2d(inChannels: 2, outChannels: 4, kernelSize: (3, 3), padding: (1, 1))
+        let bn = try BatchNorm2d(numFeatures: 4)
+        let model = Sequential([conv, bn, ReLU()])
+        let x = Make.normal([3, 2, 6, 6], seed: 21)
+        let y = try model(x)
+        XCTAssertNotEqual(bn.runningMean.storage, [0, 0, 0, 0], "the running mean follows the batch")
+        let z = try conv.forward(x)
+        let reference = try Tensor.batchNorm(z, runningMean: try Tensor.zeros([4]), runningVar: try Tensor.ones([4]), weight: bn.weight,
+                                             bias: bn.bias, training: true).relu()
+        XCTAssert(y.storage == reference.storage, "training mode normalizes with the batch's statistics")
+    }
+
+    /// A batch norm whose channels do not match the convolution's is not fused: its own error.
+    func testMismatchedBatchNormKeepsItsError() throws {
+        let model = Sequential([try Conv2d(inChannels: 1, outChannels: 4, kernelSize: (3, 3)), try BatchNorm2d(numFeatures: 5), ReLU()])
+        model.eval()
+        XCTAssertThrowsError(try model(Make.normal([1, 1, 5, 5], seed: 1))) { error in
+            XCTAssert("\(error)".contains("BatchNorm2d"), "\(error)")
+        }
+    }
+}
