@@ -8,7 +8,7 @@ BIN := .build/$(CONFIG)/smia-lua
 # Root needs no sudo; anyone else does.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup setup-test install-missing build run test test-swift test-lua test-slurm bench bench-pytorch repl reference clean fuzz
+.PHONY: setup setup-test install-missing build run test test-swift test-lua test-slurm bench bench-pytorch bench-ops repl reference clean fuzz
 
 ## Install the Debian packages the project needs, only those missing.
 setup:
@@ -64,6 +64,11 @@ DEBIAN_PYTHON := /usr/bin/python3
 bench-pytorch: build
 	@$(MAKE) --no-print-directory install-missing PACKAGES="$(BENCH_PYTORCH_PACKAGES)"
 	$(DEBIAN_PYTHON) scripts/bench/vs_pytorch.py --host $(BIN) --table
+
+## Convolution, pooling and batch norm one at a time against PyTorch (scripts/bench/ops_vs_pytorch.py).
+bench-ops: build
+	@$(MAKE) --no-print-directory install-missing PACKAGES="$(BENCH_PYTORCH_PACKAGES)"
+	$(DEBIAN_PYTHON) scripts/bench/ops_vs_pytorch.py --host $(BIN) --table
 
 repl: build
 	$(BIN)

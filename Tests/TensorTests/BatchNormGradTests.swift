@@ -92,6 +92,41 @@ final class BatchNormGradTests: XCTestCase {
                 try Tensor.batchNorm($0[0], runningMean: Tensor.zeros([3]), runningVar: Tensor.ones([3]),
                                      weight: $0[1], bias: $0[2], training: true)
             }
+            gradCheck("batch norm train \(shape) parameters only", [x, w, b], wrt: [1, 2], step: 1e-2, tolerance: 1e-3) {
+                try Tensor.batchNorm($0[0], runningMean: Tensor.zeros([3]), runningVar: Tensor.ones([3]),
+                                     weight: $0[1], bias: $0[2], training: true)
+            }
+            gradCheck("batch norm train \(shape) weight only", [x, w], step: 1e-2, tolerance: 1e-3) {
+                try Tensor.batchNorm($0[0], runningMean: Tensor.zeros([3]), runningVar: Tensor.ones([3]),
+                                     weight: $0[1], bias: nil, training: true)
+            }
+        }
+    }
+
+    /// Planes longer than a SIMD width, with a remainder: values and running statistics against
+    /// sums in doubles, and the gradient against finite differences.
+    func testTrainOnLongPlanes() throws {
+        let x = Make.normal([3, 2, 5, 7], seed: 14, scale: 3, shift: -1)
+        let rm = try Tensor.zeros([2]), rv = try Tensor.ones([2])
+        let y = try Tensor.batchNorm(x, runningMean: rm, runningVar: rv, weight: nil, bias: nil, training: true)
+        var expected = [Float](repeating: 0, count: x.count)
+        for ch in 0..<2 {
+            var indices: [Int] = []
+            for n in 0..<3 { indices += Array(((n * 2 + ch) * 35)..<((n * 2 + ch + 1) * 35)) }
+            let values: [Double] = indices.map { Double(x.storage[$0]) }
+            let mean: Double = values.reduce(0, +) / 105
+            let variance: Double = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 105
+            let std: Double = (variance + 1e-5).squareRoot()
+            for (i, v) in zip(indices, values) { expected[i] = Float((v - mean) / std) }
+            let unbiased: Double = variance * 105 / 104
+            XCTAssertEqual(Double(rm.storage[ch]), 0.1 * mean, accuracy: 1e-5)
+            XCTAssertEqual(Double(rv.storage[ch]), 0.9 + 0.1 * unbiased, accuracy: 1e-4)
+        }
+        assertValues(y, x.shape, expected, accuracy: 1e-4, "long planes")
+        let w = Make.normal([2], seed: 15), b = Make.normal([2], seed: 16)
+        gradCheck("batch norm train long planes", [x, w, b], step: 1e-2, tolerance: 1e-3) {
+            try Tensor.batchNorm($0[0], runningMean: Tensor.zeros([2]), runningVar: Tensor.ones([2]),
+                                 weight: $0[1], bias: $0[2], training: true)
         }
     }
 

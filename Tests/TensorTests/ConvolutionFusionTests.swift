@@ -73,31 +73,59 @@ final class ConvolutionFusionTests: XCTestCase {
         }
     }
 
-    /// The fused operation's gradients against finite differences, for the input and every
-    /// parameter, with oneDNN and without. A central difference across the ReLU's kink is not a
-    /// derivative, so the input is the first of a seeded series whose pre-activations all lie
-    /// at least 0.05 from 0: a step of 1e-3 in any one value moves none of them by more than
-    /// 0.02 (it moves them by the step times a weight, an input, the batch norm's scale or a
-    /// normalized value, all below 20 here).
+    /// The fused operation's gradients against finite differences, for the input, every
+    /// parameter and the residual, with oneDNN and without. A central difference across the
+    /// ReLU's kink is not a derivative, so the input is the first of a seeded series whose
+    /// pre-activations all lie at least 0.05 from 0: a step of 1e-3 in any one value moves none
+    /// of them by more than 0.02 (it moves them by the step times a weight, an input, the batch
+    /// norm's scale or a normalized value, all below 20 here).
     func testFusedGradientsAgainstFiniteDifferences() throws {
         let bn = try batchNorm(3, seed: 13)
         let (rm, rv) = (bn.runningMean, bn.runningVar)
         let w = Make.normal([3, 2, 3, 3], seed: 14, scale: 0.3), b = Make.normal([3], seed: 15)
+        let residual = Make.normal([1, 3, 4, 4], seed: 16)
         let options = Conv2dOptions(padding: (1, 1))
-        func preActivations(_ x: Tensor) throws -> Tensor {
-            try bn.forward(try Tensor.conv2d(x, weight: w, bias: b, options: options))
-        }
         bn.eval()
+        func nearTheKink(_ x: Tensor) throws -> Bool {
+            let y = try bn.forward(try Tensor.conv2d(x, weight: w, bias: b, options: options))
+            return try (y.storage + (y + residual).storage).contains { abs($0) < 0.05 }
+        }
         var seed: UInt64 = 100
-        while try preActivations(Make.awayFromZero([1, 2, 4, 4], seed: seed)).storage.contains(where: { abs($0) < 0.05 }) { seed += 1 }
+        while try nearTheKink(Make.awayFromZero([1, 2, 4, 4], seed: seed)) { seed += 1 }
         let x = Make.awayFromZero([1, 2, 4, 4], seed: seed)
         for onednn in [true, false] {
             OneDNN.enabled = onednn
-            for relu in [false, true] {
-                gradCheck("fused conv, batch norm, relu \(relu), oneDNN \(onednn)", [x, w, b, bn.weight, bn.bias], step: 1e-3, tolerance: 1e-2) {
+            for (relu, withResidual) in [(false, false), (true, false), (true, true)] {
+                let what = "fused conv, batch norm, residual \(withResidual), relu \(relu), oneDNN \(onednn)"
+                gradCheck(what, [x, w, b, bn.weight, bn.bias, residual], step: 1e-3, tolerance: 1e-2) {
                     let norm = EvalBatchNorm(runningMean: rm, runningVar: rv, weight: $0[3], bias: $0[4], eps: 1e-5)
-                    return try Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], options: options, batchNorm: norm, relu: relu)
+                    return try Tensor.conv2d($0[0], weight: $0[1], bias: $0[2], options: options, batchNorm: norm,
+                                             residual: withResidual ? $0[5] : nil, relu: relu)
                 }
+            }
+        }
+    }
+
+    /// The end of a residual block, relu(bn(conv(x)) + identity), as `Module.runResidual` fuses
+    /// it, against the operations one by one: equal to the bit, values and gradients (input,
+    /// identity, weight, batch norm's parameters), with oneDNN and without.
+    func testResidualEndEqualsTheOperationsOneByOne() throws {
+        let conv = try Conv2d(inChannels: 4, outChannels: 8, kernelSize: (3, 3), padding: (1, 1), bias: false)
+        let bn = try batchNorm(8, seed: 31)
+        let block = Sequential([conv, bn])
+        block.eval()
+        let x = Make.normal([2, 4, 9, 9], seed: 32), identity = Make.normal([2, 8, 9, 9], seed: 33)
+        x.requiresGrad = true
+        identity.requiresGrad = true
+        let others = [identity, conv.weight, bn.weight, bn.bias]
+        for onednn in [true, false] {
+            OneDNN.enabled = onednn
+            let fused = try block.runResidual(("0", conv), ("1", bn), x, adding: identity)
+            let y = try (bn.forward(try conv.forward(x)) + identity).relu()
+            XCTAssertEqual(fused.historyBytes, 0, "oneDNN \(onednn): the fused graph keeps no intermediate result")
+            let a = try valueAndGradients(fused, x, others), b = try valueAndGradients(y, x, others)
+            for (i, (u, v)) in zip(a, b).enumerated() {
+                XCTAssert(u.shape == v.shape && u.storage == v.storage, "oneDNN \(onednn): \(i == 0 ? "values" : "gradient \(i - 1)") differ")
             }
         }
     }

@@ -89,6 +89,8 @@ final class PoolingGradTests: XCTestCase {
         ("k3 s2 p1 ceil", [1, 1, 6, 6], Pool2dOptions(kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true)),
         ("k3 s3 ceil", [1, 2, 7, 5], Pool2dOptions(kernel: (3, 3), stride: (3, 3), ceilMode: true)),
         ("non-square", [1, 2, 5, 6], Pool2dOptions(kernel: (2, 3), stride: (1, 2), padding: (1, 1))),
+        ("k3 s2 p1 many inner windows", [2, 2, 9, 7], Pool2dOptions(kernel: (3, 3), stride: (2, 2), padding: (1, 1))),
+        ("whole image", [2, 2, 3, 4], Pool2dOptions(kernel: (3, 4))),
     ]
 
     static let adaptiveCases: [(String, [Int], (Int, Int))] = [
@@ -207,6 +209,57 @@ final class PoolingGradTests: XCTestCase {
         XCTAssertEqual(Array(y.storage[1...]), [.infinity, 5])
         let g = try grad(of: try y.sum(), wrt: [x])
         XCTAssertEqual(g[0].storage, [0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0])
+    }
+
+    /// PyTorch's rule by hand, window by window: the first value, then each later one in row
+    /// order replaces it if larger or NaN (the first NaN stays). Returns values and winner indices.
+    static func exactMaxPool(_ x: Tensor, _ o: Pool2dOptions) -> ([Float], [Int]) {
+        let (h, w) = (x.shape[2], x.shape[3])
+        var values: [Float] = [], winners: [Int] = []
+        _ = windows(x.shape, o) { plane, rows, cols, _ in
+            var best = Float.nan, at = -1
+            for r in rows {
+                for c in cols {
+                    let i = (plane * h + r) * w + c, v = x.storage[i]
+                    if at < 0 || (!best.isNaN && (v > best || v.isNaN)) { best = v; at = i }
+                }
+            }
+            values.append(best)
+            winners.append(at)
+        }
+        return (values, winners)
+    }
+
+    func testMaxPoolNaNInfinitiesAndTiesInEveryWindowSize() throws {
+        // Few distinct values (many ties), with NaN, +inf and -inf sprinkled over the images.
+        var rng = SeededRandom(seed: 99)
+        let shape = [2, 3, 9, 11]
+        let specials: [Float] = [.nan, .infinity, -.infinity]
+        let values = (0..<shape.reduce(1, *)).map { _ -> Float in
+            rng.below(12) == 0 ? specials[rng.below(3)] : Float(rng.below(4))
+        }
+        let cases = Self.poolCases.map { ($0.0, $0.2) } + [
+            ("k2 s1", Pool2dOptions(kernel: (2, 2), stride: (1, 1))),
+            ("k3 s1 p1", Pool2dOptions(kernel: (3, 3), stride: (1, 1), padding: (1, 1))),
+            ("k4 s3", Pool2dOptions(kernel: (4, 4), stride: (3, 3))),
+        ]
+        for (name, o) in cases {
+            let x = Make.tensor(shape, values)
+            x.requiresGrad = true
+            let y = try Tensor.maxPool2d(x, o)
+            let (expected, winners) = Self.exactMaxPool(x, o)
+            XCTAssertEqual(y.count, expected.count, name)
+            for (i, (v, e)) in zip(y.storage, expected).enumerated() where !(v == e || (v.isNaN && e.isNaN)) {
+                XCTFail("\(name): output \(i) is \(v), expected \(e)")
+                break
+            }
+            // Each output's gradient goes to its window's winner.
+            let weights = (0..<y.count).map { Float($0 % 7 + 1) }
+            let g = try grad(of: try (y * Make.tensor(y.shape, weights)).sum(), wrt: [x])
+            var expectedGrad = [Float](repeating: 0, count: x.count)
+            for (k, at) in winners.enumerated() { expectedGrad[at] += weights[k] }
+            XCTAssertEqual(g[0].storage, expectedGrad, name)
+        }
     }
 
     func testMaxPoolGradientGoesToTheWinner() throws {

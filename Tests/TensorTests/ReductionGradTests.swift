@@ -27,6 +27,22 @@ final class ReductionGradTests: XCTestCase {
         assertValues(try x.mean(), [], [3.5], "mean")
     }
 
+    /// The sum of all values runs in blocks and SIMD lanes: it must still equal a running
+    /// double sum, not overflow where the double does not, and propagate NaN.
+    func testLongSumsAsInDoubles() throws {
+        for n in [7, 8, 1023, 1024, 1025, 5000 + 3] {
+            let x = Make.normal([n], seed: UInt64(n), scale: 10)
+            let reference = x.storage.reduce(0.0) { $0 + Double($1) }
+            XCTAssertEqual(Double(x.sum().storage[0]), reference, accuracy: 1e-5 * max(1, abs(reference)), "n = \(n)")
+        }
+        // Floats near the largest: partial sums in floats would overflow to infinity.
+        let big = Make.tensor([4096], (0..<4096).map { $0 % 16 < 8 ? 3e38 : -3e38 })
+        XCTAssertEqual(big.sum().storage[0], 0)
+        var withNaN = [Float](repeating: 1, count: 3000)
+        withNaN[2500] = .nan
+        XCTAssertTrue(Make.tensor([3000], withNaN).sum().storage[0].isNaN)
+    }
+
     func testVariance() throws {
         let x = Make.normal([3, 4], seed: 2)
         for unbiased in [true, false] {

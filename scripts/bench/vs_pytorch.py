@@ -279,8 +279,8 @@ ROWS = [
 ]
 
 
-def smia_seconds(host, threads, row):
-    out = subprocess.run([host, "--threads", str(threads), os.path.join(HERE, "pytorch_rows.lua"), row],
+def smia_seconds(host, threads, row, rows_lua=os.path.join(HERE, "pytorch_rows.lua")):
+    out = subprocess.run([host, "--threads", str(threads), rows_lua, row],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])["seconds"]
 

@@ -33,10 +33,9 @@ public final class BasicBlock: Module {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        var y = try runChain([("conv1", conv1), ("bn1", bn1), ("relu", ReLU.shared)], x)
-        y = try runChain([("conv2", conv2), ("bn2", bn2)], y)
+        let y = try runChain([("conv1", conv1), ("bn1", bn1), ("relu", ReLU.shared)], x)
         let identity = try shortcut.map { try run($0, named: "downsample", x) } ?? x
-        return try (y + identity).relu()
+        return try runResidual(("conv2", conv2), ("bn2", bn2), y, adding: identity)
     }
 }
 
@@ -63,9 +62,8 @@ public final class Bottleneck: Module {
     public override func forward(_ x: Tensor) throws -> Tensor {
         var y = try runChain([("conv1", conv1), ("bn1", bn1), ("relu", ReLU.shared)], x)
         y = try runChain([("conv2", conv2), ("bn2", bn2), ("relu", ReLU.shared)], y)
-        y = try runChain([("conv3", conv3), ("bn3", bn3)], y)
         let identity = try shortcut.map { try run($0, named: "downsample", x) } ?? x
-        return try (y + identity).relu()
+        return try runResidual(("conv3", conv3), ("bn3", bn3), y, adding: identity)
     }
 }
 

@@ -1,8 +1,9 @@
 /// Eval-mode fusion in the models' forward code: a `Conv2d` followed by an eval-mode
 /// `BatchNorm2d` of its channels, by a `ReLU`, or by both runs as one operation
-/// (`Tensor.conv2d(_:weight:bias:options:batchNorm:relu:)`, ConvolutionFusion.swift) with the
-/// values and gradients of the modules run one by one. In training mode nothing is fused (batch
-/// norm then uses the batch's statistics).
+/// (`Tensor.conv2d(_:weight:bias:options:batchNorm:residual:relu:)`, ConvolutionFusion.swift)
+/// with the values and gradients of the modules run one by one; so does the end of a residual
+/// block, relu(bn(conv(x)) + identity). In training mode nothing is fused (batch norm then uses
+/// the batch's statistics).
 
 /// A convolution with what follows it that can be fused into it.
 struct FusedConvolution {
@@ -28,11 +29,12 @@ struct FusedConvolution {
         return FusedConvolution(conv: conv, batchNorm: bn, relu: relu)
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
+    /// The fused operation on `x`, with `residual` added before the ReLU when given.
+    func callAsFunction(_ x: Tensor, adding residual: Tensor? = nil) throws -> Tensor {
         let bn = batchNorm.map {
             EvalBatchNorm(runningMean: $0.runningMean, runningVar: $0.runningVar, weight: $0.weight, bias: $0.bias, eps: $0.eps)
         }
-        return try Tensor.conv2d(x, weight: conv.weight, bias: conv.bias, options: conv.options, batchNorm: bn, relu: relu)
+        return try Tensor.conv2d(x, weight: conv.weight, bias: conv.bias, options: conv.options, batchNorm: bn, residual: residual, relu: relu)
     }
 }
 
@@ -56,5 +58,23 @@ extension Module {
             }
         }
         return y
+    }
+
+    /// relu(batchNorm(conv(x)) + identity), the end of a residual block, as `run` each; one fused
+    /// operation in eval mode when `identity` has the convolution's output size.
+    public func runResidual(_ conv: (name: String, module: Conv2d), _ batchNorm: (name: String, module: BatchNorm2d), _ x: Tensor,
+                            adding identity: Tensor) throws -> Tensor {
+        if let chain = FusedConvolution.at(0, of: [conv.module, batchNorm.module]), chain.batchNorm != nil,
+           let g = try? ConvGeometry(input: x.shape, weight: conv.module.weight.shape, options: conv.module.options, op: "conv2d"),
+           identity.shape == [g.n, g.o, g.oh, g.ow] {
+            let fused = FusedConvolution(conv: chain.conv, batchNorm: chain.batchNorm, relu: true)
+            do {
+                return try fused(x, adding: identity)
+            } catch let error as TensorError {
+                throw TensorError("\(typeName).\(conv.name) (\(conv.module.typeName)): \(error.message)")
+            }
+        }
+        let y = try run(batchNorm.module, named: batchNorm.name, run(conv.module, named: conv.name, x))
+        return try (y + identity).relu()
     }
 }

@@ -13,29 +13,9 @@ extension Tensor {
                 throw TensorError("batch_norm: expected \(name) of size \(c), got \(describeShape(t.shape))")
             }
         }
-        // Per-channel view (1, C, 1, ...) so parameters broadcast.
-        var channelShape = [Int](repeating: 1, count: x.rank)
-        channelShape[1] = c
-        let reduceDims = [0] + Array(2..<x.rank)
         if training {
-            let perChannel = x.count / c
-            guard perChannel > 1 else {
-                throw TensorError("batch_norm: training needs more than one value per channel, got input of size \(describeShape(x.shape))")
-            }
-            var mean = x
-            for d in reduceDims.reversed() { mean = try mean.mean(dim: d, keepDim: true) }
-            let centered = try x - mean
-            var variance = try centered * centered
-            for d in reduceDims.reversed() { variance = try variance.mean(dim: d, keepDim: true) }
-            var y = try centered / (variance + eps).sqrt()
-            if let weight { y = try y * weight.reshaped(channelShape) }
-            if let bias { y = try y + bias.reshaped(channelShape) }
-            let unbiased = Float(perChannel) / Float(perChannel - 1)
-            for i in 0..<c {
-                runningMean.storage[i] = (1 - momentum) * runningMean.storage[i] + momentum * mean.storage[i]
-                runningVar.storage[i] = (1 - momentum) * runningVar.storage[i] + momentum * variance.storage[i] * unbiased
-            }
-            return y
+            return try batchNormTraining(x, runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias,
+                                         momentum: momentum, eps: eps)
         }
         // Eval: one affine map per channel.
         let affine = BatchNormAffine(runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, eps: eps)
@@ -101,26 +81,8 @@ struct BatchNormAffine {
     /// The gradients of the batch norm's weight and bias, from the gradient of its output and
     /// its input (both laid out (outer, C, inner)): Σ g·x̂ and Σ g per channel, x̂ = (x - mean)·invStd.
     func parameterGradients(gradOutput: [Float], input: [Float], outer: Int, inner: Int) -> (weight: [Float], bias: [Float]) {
-        let c = means.count
-        var sumG = [Float](repeating: 0, count: c), sumGXhat = [Float](repeating: 0, count: c)
-        gradOutput.withUnsafeBufferPointer { pg in
-            input.withUnsafeBufferPointer { px in
-                for a in 0..<outer {
-                    for ch in 0..<c {
-                        let base = (a * c + ch) * inner
-                        let inv = invStd[ch], m = means[ch]
-                        var sg: Float = 0, sgx: Float = 0
-                        for i in base..<(base + inner) {
-                            sg += pg[i]
-                            sgx += pg[i] * (px[i] - m) * inv
-                        }
-                        sumG[ch] += sg
-                        sumGXhat[ch] += sgx
-                    }
-                }
-            }
-        }
-        return (sumGXhat, sumG)
+        let sums = batchNormGradientSums(gradOutput, input, outer: outer, channels: means.count, inner: inner, means: means, invStd: invStd)
+        return (sums.sumGXhat, sums.sumG)
     }
 }
 

@@ -1,8 +1,9 @@
-/// A convolution with an eval-mode batch norm and a ReLU after it, as one operation: the batch
-/// norm with its running statistics is an affine map per channel (`BatchNormAffine`), applied
-/// with the ReLU in one pass over the convolution's output, in place; a ReLU right after the
-/// convolution runs inside it on oneDNN (OneDNNFusedConvolution.swift). One result allocated
-/// and kept for the gradient instead of three, one pass instead of two after the convolution.
+/// A convolution with an eval-mode batch norm and a ReLU after it, as one operation (also with a
+/// residual block's addition before the ReLU): the batch norm with its running statistics is an
+/// affine map per channel (`BatchNormAffine`), applied with the addition and the ReLU in one
+/// pass over the convolution's output, in place; a ReLU right after the convolution runs inside
+/// it on oneDNN (OneDNNFusedConvolution.swift). One result allocated and kept for the gradient
+/// instead of three or four, one pass instead of two or three after the convolution.
 ///
 /// The values are those of the three operations run one after the other, to the bit: the same
 /// multiplication and addition per value in the same order, the same ReLU. (Folding the batch
@@ -11,35 +12,39 @@
 /// ReLU's mask and the batch norm's scale in one pass, then the convolution's.
 
 /// What a fused convolution applies to its output z: z·scale + shift per channel (an eval-mode
-/// batch norm) when there is one, then max(·, 0) when `relu`.
+/// batch norm) when there is one, then + residual (a residual block's identity) when there is
+/// one, then max(·, 0) when `relu`.
 struct ConvolutionEpilogue {
     let batchNorm: BatchNormAffine?
+    /// Laid out as the output.
+    let residual: [Float]?
     let relu: Bool
 
-    /// Applies it in place to `values`, laid out (outer, C, inner), with BatchNorm's and ReLU's
-    /// arithmetic (ReLU: `v > 0 ? v : 0`, so NaN gives 0 as there).
+    /// Applies it in place to `values`, laid out (outer, C, inner), with the arithmetic of
+    /// BatchNorm, of the addition and of ReLU (`v > 0 ? v : 0`, so NaN gives 0 as there).
     func apply(to values: inout [Float], outer: Int, channels: Int, inner: Int) {
-        let relu = self.relu
-        let scale = batchNorm?.scale, shift = batchNorm?.shift
+        let relu = self.relu, affine = batchNorm != nil
+        let scale = batchNorm?.scale ?? [], shift = batchNorm?.shift ?? []
         values.withUnsafeMutableBufferPointer { buffer in
-            guard let v = buffer.baseAddress else { return }
-            applyPerChannel(outer: outer, channels: channels, inner: inner) { plane, ch in
-                if let scale, let shift {
-                    let s = scale[ch], t = shift[ch]
-                    if relu {
-                        for i in plane { let y = v[i] * s + t; v[i] = y > 0 ? y : 0 }
-                    } else {
-                        for i in plane { v[i] = v[i] * s + t }
+            withOptionalPointer(residual) { residual in
+                guard let v = buffer.baseAddress else { return }
+                // The flags are the same for the whole loop: the compiler takes the branches out.
+                applyPerChannel(outer: outer, channels: channels, inner: inner) { plane, ch in
+                    let s = affine ? scale[ch] : 1, t = affine ? shift[ch] : 0
+                    for i in plane {
+                        var y = v[i]
+                        if affine { y = y * s + t }
+                        if let residual { y = y + residual[i] }
+                        if relu { y = y > 0 ? y : 0 }
+                        v[i] = y
                     }
-                } else if relu {
-                    for i in plane { v[i] = v[i] > 0 ? v[i] : 0 }
                 }
             }
         }
     }
 
-    /// The gradient with respect to the batch norm's output (the ReLU's input), from the
-    /// gradient `g` of the fused result `output`: ReLU's rule, g where the output is positive.
+    /// The gradient with respect to the ReLU's input (the batch norm's output, and the residual),
+    /// from the gradient `g` of the fused result `output`: ReLU's rule, g where the output is positive.
     func reluGradient(_ g: [Float], output: [Float], outer: Int, channels: Int, inner: Int) -> [Float] {
         guard relu else { return g }
         return mapped(g, output: output, outer: outer, channels: channels, inner: inner) { gi, _, positive in gi * (positive ? 1 : 0) }
@@ -72,7 +77,7 @@ struct ConvolutionEpilogue {
     }
 }
 
-/// The parameters of an eval-mode batch norm for `Tensor.conv2d(_:weight:bias:options:batchNorm:relu:)`.
+/// The parameters of an eval-mode batch norm for `Tensor.conv2d(_:weight:bias:options:batchNorm:residual:relu:)`.
 public struct EvalBatchNorm {
     public let runningMean, runningVar, weight, bias: Tensor
     public let eps: Float
@@ -82,10 +87,11 @@ public struct EvalBatchNorm {
 }
 
 extension Tensor {
-    /// conv2d, then the eval-mode batch norm `batchNorm` (when given), then ReLU (when `relu`),
-    /// as one operation with the values and gradients of the three in a row.
+    /// conv2d, then the eval-mode batch norm `batchNorm` (when given), then + `residual` (when
+    /// given; of the output's size), then ReLU (when `relu`), as one operation with the values
+    /// and gradients of these in a row.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, options: Conv2dOptions,
-                              batchNorm: EvalBatchNorm?, relu: Bool) throws -> Tensor {
+                              batchNorm: EvalBatchNorm?, residual: Tensor? = nil, relu: Bool) throws -> Tensor {
         let g = try ConvGeometry(input: x.shape, weight: weight.shape, options: options, op: "conv2d")
         if let bias, bias.shape != [g.o] {
             throw TensorError("conv2d: expected bias of size \(g.o), got \(describeShape(bias.shape))")
@@ -96,14 +102,18 @@ extension Tensor {
                 throw TensorError("batch_norm: expected \(name) of size \(g.o), got \(describeShape(t.shape))")
             }
         }
+        if let residual, residual.shape != [g.n, g.o, g.oh, g.ow] {
+            throw TensorError("conv2d: expected a residual of size \(describeShape([g.n, g.o, g.oh, g.ow])), got \(describeShape(residual.shape))")
+        }
         let affine = batchNorm.map { BatchNormAffine(runningMean: $0.runningMean, runningVar: $0.runningVar, weight: $0.weight, bias: $0.bias, eps: $0.eps) }
-        let epilogue = ConvolutionEpilogue(batchNorm: affine, relu: relu)
+        let epilogue = ConvolutionEpilogue(batchNorm: affine, residual: residual?.storage, relu: relu)
         let out = try fusedConvolutionForward(g, x: x.storage, weight: weight.storage, bias: bias?.storage, epilogue)
 
         var inputs = [x, weight]
         if let bias { inputs.append(bias) }
         if let bn = batchNorm { inputs += [bn.weight, bn.bias] }
-        let name = "conv2d" + (batchNorm == nil ? "" : "+batch_norm") + (relu ? "+relu" : "")
+        if let residual { inputs.append(residual) }
+        let name = "conv2d" + (batchNorm == nil ? "" : "+batch_norm") + (residual == nil ? "" : "+add") + (relu ? "+relu" : "")
         let (outer, inner) = (g.n, g.oh * g.ow)
         return Tensor(uncheckedShape: [g.n, g.o, g.oh, g.ow], storage: out).recording(name, inputs) { grad, need in
             var grads = [Tensor?](repeating: nil, count: need.count)
@@ -131,6 +141,11 @@ extension Tensor {
                 if need[first] { grads[first] = Tensor(uncheckedShape: [g.o], storage: sums.weight) }
                 if need[first + 1] { grads[first + 1] = Tensor(uncheckedShape: [g.o], storage: sums.bias) }
             }
+            // The residual: the addition's rule passes the ReLU's on.
+            if residual != nil, need[need.count - 1] {
+                grads[need.count - 1] = Tensor(uncheckedShape: grad.shape,
+                                               storage: epilogue.reluGradient(grad.storage, output: out, outer: outer, channels: g.o, inner: inner))
+            }
             return grads
         }
     }
@@ -140,7 +155,7 @@ extension Tensor {
 /// fuses exactly, else the convolution (oneDNN or im2col) and then the epilogue in one pass.
 private func fusedConvolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?,
                                      _ epilogue: ConvolutionEpilogue) throws -> [Float] {
-    if epilogue.batchNorm == nil, epilogue.relu, OneDNNConvolution.primitive(g, .forwardReLU, bias: bias != nil) != nil {
+    if epilogue.batchNorm == nil, epilogue.residual == nil, epilogue.relu, OneDNNConvolution.primitive(g, .forwardReLU, bias: bias != nil) != nil {
         let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
         if outCount == 0 { return [] }
         // Not zeroed: the kernel writes every value.

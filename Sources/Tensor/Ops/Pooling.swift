@@ -55,17 +55,22 @@ private func keepMax(_ v: Float, _ index: Int, _ best: inout Float, _ bestAt: in
     }
 }
 
-/// The largest of the 2x2 window at `i` of a plane `w` wide and its index (the first on ties),
-/// or nil if the window may hold a NaN (a NaN sum, also from +inf and -inf), which the exact loop
-/// handles. Selects instead of branches, which random data mispredicts.
+/// The largest of the `kh`x`kw` window whose first value is at `i`, in a plane `w` wide, and its
+/// index (the first on ties), or nil if the window may hold a NaN (a NaN sum, also from +inf and
+/// -inf), which the exact loop handles. Selects instead of branches, which random data
+/// mispredicts; called with constant sizes for the common windows, so the loops unroll.
 @inline(__always)
-private func max2x2WithoutNaN(_ plane: UnsafePointer<Float>, _ i: Int, _ w: Int) -> (Float, Int)? {
-    let a = plane[i], b = plane[i &+ 1], c = plane[i &+ w], d = plane[i &+ w &+ 1]
-    guard !(a + b + c + d).isNaN else { return nil }
-    var best = a, at = i
-    if b > best { best = b; at = i &+ 1 }
-    if c > best { best = c; at = i &+ w }
-    if d > best { best = d; at = i &+ w &+ 1 }
+private func maxWindowWithoutNaN(_ plane: UnsafePointer<Float>, _ i: Int, _ w: Int, _ kh: Int, _ kw: Int) -> (Float, Int)? {
+    var best = plane[i], at = i, sum: Float = 0
+    for ky in 0..<kh {
+        let row = i &+ ky &* w
+        for kx in 0..<kw {
+            let v = plane[row &+ kx]
+            sum += v
+            if v > best { best = v; at = row &+ kx }
+        }
+    }
+    guard !sum.isNaN else { return nil }
     return (best, at)
 }
 
@@ -75,7 +80,8 @@ extension Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let planes = n * c
         let (kh, kw) = o.kernel, (sh, sw) = o.stride, (ph, pw) = o.padding
-        var argmax = [Int32](repeating: -1, count: planes * oh * ow)
+        // Not filled first: the loop writes every entry.
+        var argmax = [Int32](unsafeUninitializedCapacity: planes * oh * ow) { _, initialized in initialized = planes * oh * ow }
         let out = x.storage.withUnsafeBufferPointer { px in
             argmax.withUnsafeMutableBufferPointer { pa in
                 uninitializedFloats(planes * oh * ow) { dst in
@@ -94,8 +100,10 @@ extension Tensor {
                                     // The first value of the window, then each later one in
                                     // row order; NaN propagates (the first one wins), as in PyTorch.
                                     var best = plane[ys * w + xs], bestAt = ys * w + xs
-                                    if kh == 2 && kw == 2 && rowInside && x0 >= 0 && x0 + 2 <= w,
-                                       let window = max2x2WithoutNaN(plane, bestAt, w) {
+                                    let inside = rowInside && x0 >= 0 && x0 + kw <= w
+                                    if inside, let window = kh == 2 && kw == 2 ? maxWindowWithoutNaN(plane, bestAt, w, 2, 2)
+                                        : kh == 3 && kw == 3 ? maxWindowWithoutNaN(plane, bestAt, w, 3, 3)
+                                        : maxWindowWithoutNaN(plane, bestAt, w, kh, kw) {
                                         (best, bestAt) = window
                                     } else {
                                         for ky in ys..<ye {
@@ -139,14 +147,17 @@ extension Tensor {
 
     public static func avgPool2d(_ x: Tensor, _ o: Pool2dOptions) throws -> Tensor {
         let (oh, ow) = try o.check(x.shape, op: "avg_pool2d")
-        let (h, w) = (x.shape[2], x.shape[3])
-        return try windowAverage(x, oh: oh, ow: ow, op: "avg_pool2d") { y, xo in
-            let y0 = y * o.stride.0 - o.padding.0, x0 = xo * o.stride.1 - o.padding.1
-            let y1 = Swift.min(y0 + o.kernel.0, h + o.padding.0), x1 = Swift.min(x0 + o.kernel.1, w + o.padding.1)
-            let padded = (y1 - y0) * (x1 - x0)
-            let ys = Swift.max(0, y0), ye = Swift.min(h, y1), xs = Swift.max(0, x0), xe = Swift.min(w, x1)
-            return (ys, ye, xs, xe, o.countIncludePad ? padded : (ye - ys) * (xe - xs))
+        try checkWindowCounts(x, oh, ow)
+        // Windows are products of a row range and a column range, and so are their divisors.
+        func axis(_ size: Int, _ out: Int, _ k: Int, _ s: Int, _ p: Int) -> [AxisWindow] {
+            (0..<out).map { i in
+                let start = i * s - p, end = Swift.min(start + k, size + p)
+                let first = Swift.max(0, start), last = Swift.min(size, end)
+                return AxisWindow(first: first, end: Swift.max(first, last), divisor: o.countIncludePad ? end - start : last - first)
+            }
         }
+        return windowAverage(x, rows: axis(x.shape[2], oh, o.kernel.0, o.stride.0, o.padding.0),
+                                 columns: axis(x.shape[3], ow, o.kernel.1, o.stride.1, o.padding.1), op: "avg_pool2d")
     }
 
     /// Average pooling to a fixed output size, with PyTorch's bin edges.
@@ -154,31 +165,55 @@ extension Tensor {
         guard x.rank == 4 else { throw TensorError("adaptive_avg_pool2d: expected input of size (N, C, H, W), got \(describeShape(x.shape))") }
         let (oh, ow) = outputSize
         guard oh > 0, ow > 0 else { throw TensorError("adaptive_avg_pool2d: output size must be positive, got \(oh)x\(ow)") }
-        let (h, w) = (x.shape[2], x.shape[3])
-        return try windowAverage(x, oh: oh, ow: ow, op: "adaptive_avg_pool2d") { y, xo in
-            let ys = y * h / oh, ye = ((y + 1) * h + oh - 1) / oh
-            let xs = xo * w / ow, xe = ((xo + 1) * w + ow - 1) / ow
-            return (ys, ye, xs, xe, (ye - ys) * (xe - xs))
+        try checkWindowCounts(x, oh, ow)
+        func axis(_ size: Int, _ out: Int) -> [AxisWindow] {
+            (0..<out).map { i in
+                let first = i * size / out, end = ((i + 1) * size + out - 1) / out
+                return AxisWindow(first: first, end: end, divisor: end - first)
+            }
+        }
+        return windowAverage(x, rows: axis(x.shape[2], oh), columns: axis(x.shape[3], ow), op: "adaptive_avg_pool2d")
+    }
+
+    /// The output and the windows of each axis must fit the memory budget before the windows
+    /// are listed.
+    private static func checkWindowCounts(_ x: Tensor, _ oh: Int, _ ow: Int) throws {
+        _ = try checkedCount([x.shape[0], x.shape[1], oh, ow])
+        for count in [oh, ow] {
+            try MemoryBudget.check(count: count, itemBytes: MemoryLayout<AxisWindow>.stride, "pooling windows")
         }
     }
 
-    /// Averages over a window per output position: `window(y, x)` gives the input rows
-    /// `ys..<ye`, columns `xs..<xe`, and the divisor.
-    private static func windowAverage(_ x: Tensor, oh: Int, ow: Int, op: String,
-                                      _ window: @escaping (Int, Int) -> (Int, Int, Int, Int, Int)) throws -> Tensor {
+    /// Averages over a window per output position: rows `rows[y]` by columns `columns[x]`,
+    /// divided by the product of their divisors (an empty divisor gives 0).
+    /// The callers checked the sizes (`checkWindowCounts`).
+    private static func windowAverage(_ x: Tensor, rows: [AxisWindow], columns: [AxisWindow], op: String) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (oh, ow) = (rows.count, columns.count)
         let planes = n * c
-        var out = [Float](repeating: 0, count: try checkedCount([n, c, oh, ow]))
-        x.storage.withUnsafeBufferPointer { px in
-            out.withUnsafeMutableBufferPointer { po in
-                guard let src = px.baseAddress, let dst = po.baseAddress else { return }
-                parallelFor(planes) { pl in
-                    for y in 0..<oh {
-                        for xo in 0..<ow {
-                            let (ys, ye, xs, xe, divisor) = window(y, xo)
-                            var s: Float = 0
-                            for ky in ys..<Swift.max(ys, ye) { for kx in xs..<Swift.max(xs, xe) { s += src[pl * h * w + ky * w + kx] } }
-                            dst[(pl * oh + y) * ow + xo] = divisor > 0 ? s / Float(divisor) : 0
+        let out = x.storage.withUnsafeBufferPointer { px in
+            uninitializedFloats(n * c * oh * ow) { dst in
+                guard let src = px.baseAddress else { return }
+                // The global average (ResNet's last pooling): one sum per plane.
+                if let row = rows.first, let col = columns.first, oh == 1, ow == 1, row.first == 0, row.end == h, col.first == 0, col.end == w, h * w > 0 {
+                    let divisor = Float(row.divisor * col.divisor)
+                    parallelRanges(planes, cost: h * w) { r in
+                        for pl in r { dst[pl] = laneSum(src + pl * h * w, h * w) / divisor }
+                    }
+                    return
+                }
+                parallelRanges(planes, cost: h * w) { r in
+                    for pl in r {
+                        let plane = src + pl * h * w
+                        var at = pl * oh * ow
+                        for row in rows {
+                            for col in columns {
+                                var s: Float = 0
+                                for ky in row.first..<row.end { for kx in col.first..<col.end { s += plane[ky * w + kx] } }
+                                let divisor = row.divisor * col.divisor
+                                dst[at] = divisor > 0 ? s / Float(divisor) : 0
+                                at += 1
+                            }
                         }
                     }
                 }
@@ -192,12 +227,15 @@ extension Tensor {
                         for pl in r {
                             let plane = dx + pl * h * w
                             plane.update(repeating: 0, count: h * w)
-                            for y in 0..<oh {
-                                for xo in 0..<ow {
-                                    let (ys, ye, xs, xe, divisor) = window(y, xo)
-                                    guard divisor > 0 else { continue }
-                                    let share = gp[(pl * oh + y) * ow + xo] / Float(divisor)
-                                    for ky in ys..<Swift.max(ys, ye) { for kx in xs..<Swift.max(xs, xe) { plane[ky * w + kx] += share } }
+                            var at = pl * oh * ow
+                            for row in rows {
+                                for col in columns {
+                                    let divisor = row.divisor * col.divisor
+                                    if divisor > 0 {
+                                        let share = gp[at] / Float(divisor)
+                                        for ky in row.first..<row.end { for kx in col.first..<col.end { plane[ky * w + kx] += share } }
+                                    }
+                                    at += 1
                                 }
                             }
                         }
@@ -207,4 +245,9 @@ extension Tensor {
             return [Tensor(uncheckedShape: x.shape, storage: dx)]
         }
     }
+}
+
+/// One axis of an averaging window: input indices `first..<end` and this axis' factor of the divisor.
+private struct AxisWindow {
+    let first, end, divisor: Int
 }

@@ -24,8 +24,7 @@ extension Tensor {
     }
 
     public func sum() -> Tensor {
-        var total: Double = 0
-        storage.withUnsafeBufferPointer { p in for v in p { total += Double(v) } }
+        let total = storage.withUnsafeBufferPointer { p in p.baseAddress.map { blockedSum($0, p.count) } ?? 0 }
         let x = self
         return Tensor(scalar: Float(total)).recording("sum", [x]) { g, _ in
             [Tensor(uncheckedShape: x.shape, storage: [Float](repeating: g.storage[0], count: x.count))]
