@@ -333,7 +333,9 @@ func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [F
     return out
 }
 
-/// The gradient with respect to the input of a convolution, from the output gradient.
+/// The gradient with respect to the input of a convolution, from the output gradient: by the
+/// direct kernel for the narrow 3×3 convolutions it takes, by Winograd's method for the wide
+/// ones it takes, else on oneDNN, else by im2col.
 func convolutionInputGradient(_ g: ConvGeometry, gradOutput: [Float], weight: [Float]) throws -> [Float] {
     let count = g.n * g.c * g.h * g.w
     if count == 0 { return [] }
@@ -343,6 +345,7 @@ func convolutionInputGradient(_ g: ConvGeometry, gradOutput: [Float], weight: [F
             try dx.withUnsafeMutableBufferPointer { pdx in
                 guard let gp = pg.baseAddress, let wp = pw.baseAddress, let dxp = pdx.baseAddress, !gradOutput.isEmpty else { return false }
                 return try DirectConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
+                    || WinogradConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
                     || OneDNNConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
             }
         }
