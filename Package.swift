@@ -22,8 +22,10 @@ let package = Package(
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         // CPUID: the vector instruction sets, to choose the BLAS kernel.
         .target(name: "CCPUFeatures"),
+        // The direct 3x3 convolution over few channels, in AVX2 (chosen at run time).
+        .target(name: "CDirectConvolution"),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CDNNL", "CPNG", "CZlib", "CDICOM", "CCPUFeatures"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CDNNL", "CPNG", "CZlib", "CDICOM", "CCPUFeatures", "CDirectConvolution"]),
         .target(name: "Attacks", dependencies: ["Tensor"]),
         // The Lua parts of the smia module (Sources/LuaBridge/Lua) are compiled into the binary.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"],

@@ -120,6 +120,38 @@ final class DetectionTests: XCTestCase {
         XCTAssertThrowsError(try DetectionDecoder(nmsIoU: 2))
     }
 
+    /// The decoder's peaks are CenterNet's: cells at least the threshold that equal their 3x3
+    /// max pooling (padded), here on logits with plateaus (ties are peaks), peaks on the borders
+    /// and a NaN, whose neighbours are no peaks.
+    func testDecodedPeaksAreTheMaxPoolingPeaks() throws {
+        let (n, c, h, w) = (2, 3, 7, 9)
+        var logits = try Tensor.randn([n, c, h, w], seed: 11).storage.map { ($0 * 2).rounded() / 2 }
+        logits[4 * w + 5] = .nan
+        let heat = try Tensor(shape: [n, c, h, w], storage: logits)
+        let heads = try DetectorHeads(heatmap: heat, size: try Tensor.full([n, 2, h, w], 1), offset: try Tensor.zeros([n, 2, h, w]))
+        for threshold: Float in [0.3, 0.6, -1] {
+            let p = heat.sigmoid()
+            let pooled = try Tensor.maxPool2d(p, Pool2dOptions(kernel: (3, 3), stride: (1, 1), padding: (1, 1)))
+            let decoded = try DetectionDecoder(k: n * c * h * w, threshold: threshold, nmsIoU: nil).decode(heads)
+            for i in 0..<n {
+                var expected: [Detection] = []
+                for j in 0..<(c * h * w) {
+                    let v = p.storage[i * c * h * w + j]
+                    guard v == pooled.storage[i * c * h * w + j], v >= threshold else { continue }
+                    let (y, x) = ((j % (h * w)) / w, j % w)
+                    let (cx, cy) = (Float(x * Detector.stride), Float(y * Detector.stride))
+                    let half = Float(Detector.stride) / 2
+                    expected.append(Detection(box: Box(x1: cx - half, y1: cy - half, x2: cx + half, y2: cy + half, label: j / (h * w)),
+                                              score: v))
+                }
+                expected.sort { $0.score > $1.score }
+                XCTAssertEqual(decoded[i].count, expected.count, "image \(i), threshold \(threshold)")
+                XCTAssertEqual(Set(decoded[i].map { "\($0.box) \($0.score)" }), Set(expected.map { "\($0.box) \($0.score)" }),
+                               "image \(i), threshold \(threshold)")
+            }
+        }
+    }
+
     func testLoss() throws {
         let t = try CenterNetTargets(boxes: boxes, numClasses: 3, imageSize: (64, 64))
         let perfect = try DetectionLoss(try perfectHeads(t), t)

@@ -37,6 +37,27 @@ final class PerturbationMetricsTests: XCTestCase {
         XCTAssertEqual(try PerturbationMetrics.psnr(clean: clean, adversarial: clean), 100)
     }
 
+    /// The one-pass statistics against the tensor operations that define them, on a sign-step
+    /// perturbation that leaves some values unchanged and a mean far from zero in one image.
+    func testStatisticsMatchTheTensorDefinitions() throws {
+        let clean = try Tensor.rand([3, 2, 5, 7], seed: 3)
+        let step = try Tensor.randn(clean.shape, seed: 4).compare(Tensor(scalar: 0.3), "gt") * (8.0 / 255)
+        let adversarial = try (clean + step).clamp(min: 0, max: 1)
+        let s = try PerturbationStatistics(clean: clean, adversarial: adversarial)
+        let eta = try (adversarial - clean).flattened(from: 1)
+        let values = Float(eta.shape[1])
+        // Float32 sums of at most 70 values: relative rounding below 1e-5.
+        for (ours, theirs) in [(s.linf, try eta.abs().max(dim: 1).values.storage),
+                               (s.l2, try (eta * eta).sum(dim: 1).sqrt().storage),
+                               (s.l0, try eta.abs().compare(Tensor(scalar: 1e-7), "gt").sum(dim: 1).storage),
+                               (s.variance, try eta.variance(dim: 1, unbiased: false).storage)] {
+            for (a, b) in zip(ours, theirs) { XCTAssertEqual(a, b, accuracy: 1e-5 * Swift.max(1, Swift.abs(b))) }
+        }
+        let mse = try (eta * eta).sum(dim: 1).storage.map { $0 / values }
+        for (a, m) in zip(s.psnr, mse) { XCTAssertEqual(a, 10 * log10(1 / m), accuracy: 1e-3) }
+        XCTAssertThrowsError(try PerturbationStatistics(clean: clean, adversarial: try Tensor.zeros([3, 2, 5, 6])))
+    }
+
     func testSSIMIsOneForIdenticalImagesAndLowerWithNoise() throws {
         let x = try Tensor.rand([2, 3, 24, 24], seed: 1)
         XCTAssertEqual(try PerturbationMetrics.ssim(clean: x, adversarial: x), 1, accuracy: 1e-5)

@@ -33,21 +33,30 @@ public struct DetectionDecoder {
 
     /// `decode`, with each detection's heatmap position: class · h · w + y · w + x.
     func decodePeaks(_ heads: DetectorHeads) throws -> [[(detection: Detection, peak: Int)]] {
-        let (probabilities, peaks) = try withoutGrad {
-            let p = heads.heatmap.sigmoid()
-            return (p, try Tensor.maxPool2d(p, Pool2dOptions(kernel: (3, 3), stride: (1, 1), padding: (1, 1))))
-        }
+        let probabilities = withoutGrad { heads.heatmap.sigmoid() }.storage
         let shape = heads.heatmap.shape
         let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
         let plane = h * w, s = Float(stride)
         let size = heads.size.storage, offset = heads.offset.storage
+        // A peak: at least the threshold and the maximum of its 3x3 neighbourhood (no neighbour
+        // larger or NaN), as a 3x3 max pooling that it equals. Few cells pass the threshold, so
+        // only theirs are compared.
+        func isPeak(_ at: Int, _ y: Int, _ x: Int, _ v: Float) -> Bool {
+            for dy in Swift.max(y - 1, 0)...Swift.min(y + 1, h - 1) {
+                for dx in Swift.max(x - 1, 0)...Swift.min(x + 1, w - 1) {
+                    let q = probabilities[at + (dy - y) * w + dx - x]
+                    if q > v || q.isNaN { return false }
+                }
+            }
+            return true
+        }
         var result: [[(detection: Detection, peak: Int)]] = []
         for i in 0..<n {
             var candidates: [(score: Float, index: Int)] = []
             for j in 0..<(c * plane) {
                 let at = i * c * plane + j
-                let v = probabilities.storage[at]
-                if v == peaks.storage[at] && v >= threshold { candidates.append((v, j)) }
+                let v = probabilities[at]
+                if v >= threshold, isPeak(at, (j % plane) / w, j % w, v) { candidates.append((v, j)) }
             }
             candidates.sort { $0.score > $1.score || ($0.score == $1.score && $0.index < $1.index) }
             var boxes: [Box] = [], scores: [Float] = [], cells: [Int] = []

@@ -75,8 +75,11 @@ public enum DetectionTask {
 
     /// Per image, the share of its ground-truth boxes that the default decoder detects.
     static func agreement(_ output: Tensor, labels: Tensor) throws -> [Float] {
-        let truths = try DetectionLabels.boxes(labels)
-        let found = try DetectionDecoder().decode(heads(output.detached()))
+        try agreement(found: DetectionDecoder().decode(heads(output.detached())), truths: DetectionLabels.boxes(labels))
+    }
+
+    /// `agreement` from the default decoder's detections of each image.
+    static func agreement(found: [[Detection]], truths: [[Box]]) throws -> [Float] {
         guard truths.count == found.count else {
             throw TensorError("agreement: \(truths.count) lists of boxes for \(found.count) images")
         }

@@ -54,7 +54,12 @@ public enum AttackTask: String, CaseIterable {
     /// detection (untargeted only), none of the image's true boxes detected any more.
     public func success(_ output: Tensor, labels: Tensor, targeted: Bool) throws -> [Bool] {
         if self == .detection, targeted { throw TensorError("targeted attacks are not defined for detection") }
-        return try agreement(output, labels: labels).map { agreement in
+        return success(agreement: try agreement(output, labels: labels), targeted: targeted)
+    }
+
+    /// `success` from the agreement of each sample with the labels (`agreement`).
+    public func success(agreement: [Float], targeted: Bool) -> [Bool] {
+        agreement.map { agreement in
             switch self {
             case .classification: return targeted ? agreement == 1 : agreement == 0
             case .segmentation: return targeted ? agreement > 0.5 : agreement < 0.5

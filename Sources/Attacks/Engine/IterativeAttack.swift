@@ -80,13 +80,17 @@ public struct IterativeAttack {
             let run = try singleRun(model: model, task: task, clean: clean, labels: labels, radii: radii,
                                     seed: seed &+ UInt64(restart), counters: counters,
                                     cleanForward: restart == 0 ? cleanForward : nil)
-            // Score per sample: success first, then the task loss.
             let output = try withoutGrad { try model(run.adversarial) }
             counters.forwards += n
-            let success = try task.success(output, labels: labels, targeted: targeted)
-            var perSample = try withoutGrad { try task.lossPerSample(output, labels) }.storage
-            if targeted { perSample = perSample.map { -$0 } }
-            let score = zip(success, perSample).map { $0 ? Float.infinity : $1 }
+            // Score per sample, to keep each sample's best run: success first, then the task
+            // loss. A single run has nothing to choose from.
+            var score: [Float] = []
+            if restarts > 1 {
+                let success = try task.success(output, labels: labels, targeted: targeted)
+                var perSample = try withoutGrad { try task.lossPerSample(output, labels) }.storage
+                if targeted { perSample = perSample.map { -$0 } }
+                score = zip(success, perSample).map { $0 ? Float.infinity : $1 }
+            }
             if let current = best, let currentOutput = bestOutput {
                 let better = zip(score, bestScore).map { $0 > $1 }
                 best = try Tensor.selectSamples(better, run.adversarial, current)

@@ -57,18 +57,30 @@ public struct AttackReport {
         try task.check(output: output, labels: labels, op: "report")
         self.task = task
         self.output = output
-        success = try task.success(output, labels: targets ?? labels, targeted: targets != nil)
-        cleanAgreement = try task.agreement(cleanOutput, labels: labels)
-        cleanCorrect = try task.success(cleanOutput, labels: labels, targeted: false).map { !$0 }
-        agreement = try task.agreement(output, labels: labels)
-        (linf, l2) = try withoutGrad { () throws -> ([Float], [Float]) in
-            let eta = try adversarial - clean
-            return (try eta.normPerSample(p: .infinity).storage, try eta.normPerSample(p: 2).storage)
+        // A detector's outputs are decoded once each, for the agreement and the box metrics.
+        let decoded = try task == .detection
+            ? (truths: DetectionLabels.boxes(labels), before: DetectionDecoder().decode(DetectionTask.heads(cleanOutput)),
+               after: DetectionDecoder().decode(DetectionTask.heads(output)))
+            : nil
+        if let decoded {
+            cleanAgreement = try DetectionTask.agreement(found: decoded.before, truths: decoded.truths)
+            agreement = try DetectionTask.agreement(found: decoded.after, truths: decoded.truths)
+        } else {
+            cleanAgreement = try task.agreement(cleanOutput, labels: labels)
+            agreement = try task.agreement(output, labels: labels)
         }
-        l0PerImage = try withoutGrad { try PerturbationMetrics.l0PerImage(clean: clean, adversarial: adversarial) }
-        variancePerImage = try withoutGrad { try PerturbationMetrics.variancePerImage(clean: clean, adversarial: adversarial) }
+        if let targets {
+            success = try task.success(output, labels: targets, targeted: true)
+        } else {
+            success = task.success(agreement: agreement, targeted: false)
+        }
+        cleanCorrect = task.success(agreement: cleanAgreement, targeted: false).map { !$0 }
+        let statistics = try PerturbationStatistics(clean: clean, adversarial: adversarial)
+        (linf, l2) = (statistics.linf, statistics.l2)
+        l0PerImage = statistics.l0
+        variancePerImage = statistics.variance
         consistencyPerImage = try withoutGrad { try PerturbationMetrics.consistencyPerImage(updates: result.updates) }
-        psnrPerImage = try withoutGrad { try PerturbationMetrics.psnrPerImage(clean: clean, adversarial: adversarial) }
+        psnrPerImage = statistics.psnr
         ssimPerImage = clean.rank == 4 && clean.shape[2] > 11 && clean.shape[3] > 11
             ? try PerturbationMetrics.ssimPerImage(clean: clean, adversarial: adversarial) : nil
         l0 = Self.mean(l0PerImage)
@@ -79,11 +91,7 @@ public struct AttackReport {
         forwards = result.forwards
         gradients = result.gradients
         seconds = result.seconds
-        if task == .detection {
-            let truths = try DetectionLabels.boxes(labels)
-            let decoder = try DetectionDecoder()
-            let before = try decoder.decode(DetectionTask.heads(cleanOutput))
-            let after = try decoder.decode(DetectionTask.heads(output))
+        if case let (truths, before, after)? = decoded {
             cleanMAP50 = try DetectionMetrics.meanAveragePrecision(detections: before, truths: truths).map
             map50 = try DetectionMetrics.meanAveragePrecision(detections: after, truths: truths).map
             cleanBoxIoU = try DetectionMetrics.meanBestIoU(detections: before, truths: truths)

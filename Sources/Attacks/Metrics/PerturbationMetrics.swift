@@ -6,14 +6,13 @@ import Tensor
 public enum PerturbationMetrics {
     /// Mean over images of the L∞, L2 and L0 (count of changed values) norms of η = x̃ − x.
     public static func norms(clean: Tensor, adversarial: Tensor) throws -> (linf: Float, l2: Float, l0: Float) {
-        let eta = try adversarial - clean
-        return (try eta.normPerSample(p: .infinity).mean().item(), try eta.normPerSample(p: 2).mean().item(),
-                mean(try l0PerImage(clean: clean, adversarial: adversarial)))
+        let s = try PerturbationStatistics(clean: clean, adversarial: adversarial)
+        return (mean(s.linf), mean(s.l2), mean(s.l0))
     }
 
     /// Per image, the count of values of η changed by more than 1e-7.
     public static func l0PerImage(clean: Tensor, adversarial: Tensor) throws -> [Float] {
-        try (adversarial - clean).abs().compare(Tensor(scalar: 1e-7), "gt").normPerSample(p: 1).storage
+        try PerturbationStatistics(clean: clean, adversarial: adversarial).l0
     }
 
     /// The paper's Var: the variance of η's values within each image, averaged over images.
@@ -22,8 +21,7 @@ public enum PerturbationMetrics {
     }
 
     public static func variancePerImage(clean: Tensor, adversarial: Tensor) throws -> [Float] {
-        let eta = try (adversarial - clean).flattened(from: 1)
-        return try eta.variance(dim: 1, unbiased: false).storage
+        try PerturbationStatistics(clean: clean, adversarial: adversarial).variance
     }
 
     /// The paper's Cos: cosine similarity between consecutive updates of each image; the mean
@@ -69,9 +67,7 @@ public enum PerturbationMetrics {
     }
 
     public static func psnrPerImage(clean: Tensor, adversarial: Tensor) throws -> [Float] {
-        let diff = try (adversarial - clean).flattened(from: 1)
-        let mse = try (diff * diff).mean(dim: 1)
-        return mse.storage.map { $0 > 0 ? Swift.min(100, 10 * log10(1 / $0)) : 100 }
+        try PerturbationStatistics(clean: clean, adversarial: adversarial).psnr
     }
 
     /// Structural similarity (Wang et al. 2004): 11×11 Gaussian window with σ = 1.5,
@@ -82,28 +78,7 @@ public enum PerturbationMetrics {
 
     /// SSIM per image (its map averaged over channels and the valid region).
     public static func ssimPerImage(clean: Tensor, adversarial: Tensor) throws -> [Float] {
-        guard clean.rank == 4, clean.shape == adversarial.shape else {
-            throw TensorError("ssim: expected two images batches of the same size (N, C, H, W), got \(describeShape(clean.shape)) and \(describeShape(adversarial.shape))")
-        }
-        let window = 11, half = window / 2
-        guard clean.shape[2] > window, clean.shape[3] > window else {
-            throw TensorError("ssim: images must be larger than the 11x11 window, got \(clean.shape[2])x\(clean.shape[3])")
-        }
-        let c1: Float = 0.01 * 0.01, c2: Float = 0.03 * 0.03
-        return try withoutGrad {
-            func blur(_ t: Tensor) throws -> Tensor {
-                let b = try Tensor.gaussianBlur(t, size: window, sigma: 1.5)
-                return try b.slice(dim: 2, start: half, end: b.shape[2] - half).slice(dim: 3, start: half, end: b.shape[3] - half)
-            }
-            let x = clean, y = adversarial
-            let mx = try blur(x), my = try blur(y)
-            let sxx = try blur(x * x) - mx * mx
-            let syy = try blur(y * y) - my * my
-            let sxy = try blur(x * y) - mx * my
-            let numerator = try (mx * my * 2 + c1) * (sxy * 2 + c2)
-            let denominator = try (mx * mx + my * my + c1) * (sxx + syy + c2)
-            return try (numerator / denominator).flattened(from: 1).mean(dim: 1).storage
-        }
+        try StructuralSimilarity.perImage(clean, adversarial)
     }
 
     private static func mean(_ values: [Float]) -> Float {

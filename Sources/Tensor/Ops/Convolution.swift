@@ -310,7 +310,8 @@ extension Tensor {
     }
 }
 
-/// The values of conv(x, weight) + bias: on oneDNN when it takes the shape, else by im2col.
+/// The values of conv(x, weight) + bias: by the direct kernel or on oneDNN when one takes the
+/// shape, else by im2col.
 func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?) throws -> [Float] {
     // Not zeroed: the kernels write every value.
     let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
@@ -321,7 +322,8 @@ func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [F
             try out.withUnsafeMutableBufferPointer { po in
                 guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
                 return try withOptionalPointer(bias) { bp in
-                    try OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
+                    try DirectConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
+                        || OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
                 }
             }
         }
@@ -331,8 +333,9 @@ func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [F
     return out
 }
 
-/// The gradient with respect to the input of a convolution, from the output gradient: by
-/// Winograd's method for the wide 3×3 convolutions it takes, else on oneDNN, else by im2col.
+/// The gradient with respect to the input of a convolution, from the output gradient: by the
+/// direct kernel for the narrow 3×3 convolutions it takes, by Winograd's method for the wide
+/// ones it takes, else on oneDNN, else by im2col.
 func convolutionInputGradient(_ g: ConvGeometry, gradOutput: [Float], weight: [Float]) throws -> [Float] {
     let count = g.n * g.c * g.h * g.w
     if count == 0 { return [] }
@@ -341,7 +344,8 @@ func convolutionInputGradient(_ g: ConvGeometry, gradOutput: [Float], weight: [F
         try weight.withUnsafeBufferPointer { pw in
             try dx.withUnsafeMutableBufferPointer { pdx in
                 guard let gp = pg.baseAddress, let wp = pw.baseAddress, let dxp = pdx.baseAddress, !gradOutput.isEmpty else { return false }
-                return try WinogradConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
+                return try DirectConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
+                    || WinogradConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
                     || OneDNNConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp)
             }
         }

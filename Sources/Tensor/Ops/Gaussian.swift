@@ -21,7 +21,7 @@ extension Tensor {
     }
 
     /// The normalized one-dimensional Gaussian whose outer product with itself is `gaussianKernel`.
-    static func gaussianTaps(size: Int, sigma: Float) throws -> [Float] {
+    public static func gaussianTaps(size: Int, sigma: Float) throws -> [Float] {
         guard size > 0, size % 2 == 1 else { throw TensorError("gaussian_kernel: size must be a positive odd number, got \(size)") }
         guard sigma > 0, sigma.isFinite else { throw TensorError("gaussian_kernel: sigma must be positive, got \(sigma)") }
         let center = Double(size / 2)

@@ -1,0 +1,105 @@
+import Foundation
+import Tensor
+
+/// Structural similarity (Wang et al. 2004) of two image batches: an 11×11 Gaussian window with
+/// σ = 1.5, K1 = 0.01, K2 = 0.03, data range 1, over the valid region (where the window fits),
+/// per channel, the map averaged per image.
+///
+/// The five windowed moments (means of x, y, x², y², xy) are taken plane by plane with the
+/// separable Gaussian, rows then columns, only where the window fits, and the map is summed as
+/// it is made: no padded blur of whole tensors and no temporaries per term.
+enum StructuralSimilarity {
+    static let window = 11
+    static let sigma: Float = 1.5
+    static let c1: Float = 0.01 * 0.01, c2: Float = 0.03 * 0.03
+
+    /// SSIM per image of (N, C, H, W) batches, H and W larger than the window.
+    static func perImage(_ clean: Tensor, _ adversarial: Tensor) throws -> [Float] {
+        guard clean.rank == 4, clean.shape == adversarial.shape else {
+            throw TensorError("ssim: expected two images batches of the same size (N, C, H, W), got \(describeShape(clean.shape)) and \(describeShape(adversarial.shape))")
+        }
+        let (n, c, h, w) = (clean.shape[0], clean.shape[1], clean.shape[2], clean.shape[3])
+        guard h > window, w > window else {
+            throw TensorError("ssim: images must be larger than the 11x11 window, got \(h)x\(w)")
+        }
+        let taps = try Tensor.gaussianTaps(size: window, sigma: sigma)
+        let oh = h - window + 1, ow = w - window + 1
+        // Planes split across the cores, each part with its own buffers: the row-filtered
+        // moments (5 × h × ow), one row of each moment's input, one row of the moments.
+        let planes = n * c
+        let parts = Swift.max(1, Swift.min(threadCount, planes))
+        var sums = [Double](repeating: 0, count: planes)
+        sums.withUnsafeMutableBufferPointer { ps in
+            guard let sum = ps.baseAddress else { return }
+            clean.storage.withUnsafeBufferPointer { px in
+                adversarial.storage.withUnsafeBufferPointer { py in
+                    guard let x = px.baseAddress, let y = py.baseAddress else { return }
+                    let part = { (p: Int) in
+                        var filtered = [Float](repeating: 0, count: 5 * h * ow)
+                        var row = [Float](repeating: 0, count: 5 * w)
+                        var moments = [Float](repeating: 0, count: 5 * ow)
+                        filtered.withUnsafeMutableBufferPointer { pf in
+                            row.withUnsafeMutableBufferPointer { pr in
+                                moments.withUnsafeMutableBufferPointer { pm in
+                                    guard let f = pf.baseAddress, let r = pr.baseAddress, let m = pm.baseAddress else { return }
+                                    for plane in (planes * p / parts)..<(planes * (p + 1) / parts) {
+                                        sum[plane] = planeSum(x + plane * h * w, y + plane * h * w, h: h, w: w, taps: taps,
+                                                              filtered: f, row: r, moments: m)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    if parts > 1 { DispatchQueue.concurrentPerform(iterations: parts, execute: part) } else { part(0) }
+                }
+            }
+        }
+        let positions = Double(c * oh * ow)
+        return (0..<n).map { i in Float((0..<c).reduce(0.0) { $0 + sums[i * c + $1] } / positions) }
+    }
+
+    /// The sum of the SSIM map of one plane. The taps are symmetric: the two taps at the same
+    /// distance from the centre share one multiplication.
+    private static func planeSum(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, h: Int, w: Int, taps k: [Float],
+                                 filtered: UnsafeMutablePointer<Float>, row: UnsafeMutablePointer<Float>,
+                                 moments m: UnsafeMutablePointer<Float>) -> Double {
+        let oh = h - window + 1, ow = w - window + 1, r = window / 2
+        let centre = k[r]
+        // One line of `count` outputs: dst[j] = Σ_t k[t] · src[j + t · step], step 1 along a row
+        // or `ow` down the columns of the row-filtered moments.
+        func filter(_ src: UnsafePointer<Float>, step: Int, into dst: UnsafeMutablePointer<Float>, count: Int) {
+            let middle = src + r * step
+            for j in 0..<count { dst[j] = centre * middle[j] }
+            for t in 0..<r {
+                let weight = k[t], near = src + t * step, far = src + (window - 1 - t) * step
+                for j in 0..<count { dst[j] += weight * (near[j] + far[j]) }
+            }
+        }
+        // Rows: each moment's input row filtered at the ow positions where the window fits.
+        for i in 0..<h {
+            let xr = x + i * w, yr = y + i * w
+            for j in 0..<w {
+                let u = xr[j], v = yr[j]
+                row[j] = u
+                row[w + j] = v
+                row[2 * w + j] = u * u
+                row[3 * w + j] = v * v
+                row[4 * w + j] = u * v
+            }
+            for q in 0..<5 { filter(row + q * w, step: 1, into: filtered + (q * h + i) * ow, count: ow) }
+        }
+        // Columns, then the map of each output row.
+        var total = 0.0
+        for i in 0..<oh {
+            for q in 0..<5 { filter(filtered + (q * h + i) * ow, step: ow, into: m + q * ow, count: ow) }
+            var rowSum: Float = 0
+            for j in 0..<ow {
+                let mx = m[j], my = m[ow + j]
+                let sxx = m[2 * ow + j] - mx * mx, syy = m[3 * ow + j] - my * my, sxy = m[4 * ow + j] - mx * my
+                rowSum += (mx * my * 2 + c1) * (sxy * 2 + c2) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+            }
+            total += Double(rowSum)
+        }
+        return total
+    }
+}
