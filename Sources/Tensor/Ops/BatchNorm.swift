@@ -21,15 +21,7 @@ extension Tensor {
         let affine = BatchNormAffine(runningMean: runningMean, runningVar: runningVar, weight: weight, bias: bias, eps: eps)
         let scale = affine.scale, shift = affine.shift
         let (outer, _, inner) = splitAround(x.shape, 1)
-        let out = x.storage.withUnsafeBufferPointer { px in
-            uninitializedFloats(x.count) { po in
-                guard let src = px.baseAddress else { return }
-                applyPerChannel(outer: outer, channels: c, inner: inner) { plane, ch in
-                    let s = scale[ch], t = shift[ch]
-                    for i in plane { po[i] = src[i] * s + t }
-                }
-            }
-        }
+        let out = channelAffine(x.storage, scale: scale, shift: shift, outer: outer, channels: c, inner: inner)
         var inputs = [x]
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
@@ -89,6 +81,20 @@ struct BatchNormAffine {
 /// Calls `body(range, channel)` for each (sample, channel) plane of an (N, C, ...) layout with
 /// `inner` values per plane, across the cores for large inputs.
 @inline(__always)
+/// x · scale[channel] + shift[channel] for values laid out (outer, C, inner): batch norm's
+/// output in eval and in training mode.
+func channelAffine(_ x: [Float], scale: [Float], shift: [Float], outer: Int, channels c: Int, inner: Int) -> [Float] {
+    x.withUnsafeBufferPointer { px in
+        uninitializedFloats(x.count) { po in
+            guard let src = px.baseAddress else { return }
+            applyPerChannel(outer: outer, channels: c, inner: inner) { plane, ch in
+                let s = scale[ch], t = shift[ch]
+                for i in plane { po[i] = src[i] * s + t }
+            }
+        }
+    }
+}
+
 func applyPerChannel(outer: Int, channels c: Int, inner: Int, _ body: (Range<Int>, Int) -> Void) {
     parallelRanges(outer * c, cost: inner) { planes in
         for plane in planes {

@@ -36,15 +36,7 @@ extension Tensor {
         let gamma = weight?.storage ?? [Float](repeating: 1, count: c)
         let scale = (0..<c).map { gamma[$0] * invStd[$0] }
         let shift = (0..<c).map { (bias?.storage[$0] ?? 0) - mean[$0] * scale[$0] }
-        let out = x.storage.withUnsafeBufferPointer { px in
-            uninitializedFloats(x.count) { po in
-                guard let src = px.baseAddress else { return }
-                applyPerChannel(outer: outer, channels: c, inner: inner) { plane, ch in
-                    let s = scale[ch], t = shift[ch]
-                    for i in plane { po[i] = src[i] * s + t }
-                }
-            }
-        }
+        let out = channelAffine(x.storage, scale: scale, shift: shift, outer: outer, channels: c, inner: inner)
         let unbiased = Float(perChannel) / Float(perChannel - 1)
         for i in 0..<c {
             runningMean.storage[i] = (1 - momentum) * runningMean.storage[i] + momentum * mean[i]
