@@ -313,24 +313,35 @@ extension Tensor {
 /// The values of conv(x, weight) + bias: by the direct kernel or on oneDNN when one takes the
 /// shape, else by im2col.
 func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?) throws -> [Float] {
-    // Not zeroed: the kernels write every value.
+    var out: [Float], written: Bool
+    (out, written) = try convolutionOutput(g, x: x, weight: weight, bias: bias) { xp, wp, bp, outp in
+        try DirectConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
+            || OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
+    }
+    if written { return out }
+    im2colForward(g, x: x, weight: weight, bias: bias, into: &out)
+    return out
+}
+
+/// A buffer for the convolution's output, not zeroed, and `kernel` run on pointers to x, the
+/// weight, the bias (nil without one) and the buffer; `written` is the kernel's answer: true
+/// when it took the shape and so wrote every value. An empty output is written by definition.
+func convolutionOutput(
+    _ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?,
+    kernel: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>) throws -> Bool
+) throws -> (out: [Float], written: Bool) {
     let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
-    if outCount == 0 { return [] }
+    if outCount == 0 { return ([], true) }
     var out = [Float](unsafeUninitializedCapacity: outCount) { _, initialized in initialized = outCount }
-    let done = try x.withUnsafeBufferPointer { px in
+    let written = try x.withUnsafeBufferPointer { px in
         try weight.withUnsafeBufferPointer { pw in
             try out.withUnsafeMutableBufferPointer { po in
                 guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
-                return try withOptionalPointer(bias) { bp in
-                    try DirectConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
-                        || OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
-                }
+                return try withOptionalPointer(bias) { bp in try kernel(xp, wp, bp, outp) }
             }
         }
     }
-    if done { return out }
-    im2colForward(g, x: x, weight: weight, bias: bias, into: &out)
-    return out
+    return (out, written)
 }
 
 /// The gradient with respect to the input of a convolution, from the output gradient: by the
