@@ -99,8 +99,9 @@ enum AttackBindings {
         guard x.rank == 4, x.shape[0] >= 1 else {
             throw a.error(3, "expected images of size (N, C, H, W) with N >= 1, got \(describeShape(x.shape))")
         }
-        guard !x.hasNonFinite else { throw a.error(3, "the images contain NaN or infinite values") }
-        try checkRange(a, x)
+        let range = x.valueRange
+        guard !range.hasNonFinite else { throw a.error(3, "the images contain NaN or infinite values") }
+        try checkRange(a, range)
         // Detection: a detector module, boxes as labels, or task = "detection".
         let detection = spec.task == .detection
             || (spec.task == nil && (ModuleBox.get(L, 2) is Detector || a.type(4) == LUA_TTABLE))
@@ -227,10 +228,8 @@ enum AttackBindings {
 
     /// Every attack keeps images in [0, 1] (`IterativeAttack.range`): values outside it would be
     /// clipped silently at the first step, so they are refused with the likely cause.
-    private static func checkRange(_ a: LuaArgs, _ x: Tensor) throws {
-        let (lo, hi) = x.storage.withUnsafeBufferPointer { v in
-            v.reduce((Float.infinity, -Float.infinity)) { (Swift.min($0.0, $1), Swift.max($0.1, $1)) }
-        }
+    private static func checkRange(_ a: LuaArgs, _ range: ValueRange) throws {
+        let (lo, hi) = (range.min, range.max)
         guard lo >= 0, hi <= 1 else {
             let hint = hi > 1 && hi <= 255 && lo >= 0 ? " (images in [0, 255] need x / 255)"
                 : lo < 0 ? " (normalized images: give the model the normalization, e.g. simple_cnn's mean and std, and the attack images in [0, 1])" : ""

@@ -1,10 +1,14 @@
-// oneDNN's convolutions run on OpenMP threads (Debian's libdnnl uses libgomp), everything else
-// on the engine's own threads. By default OpenMP's threads keep spinning after each
-// convolution, taking the cores from the kernels that run next; measured on a 2-core machine
-// this doubled the time of a ResNet-18 forward pass. So the host runs with OMP_WAIT_POLICY=
-// passive (the threads sleep at once). libgomp reads the variable when it loads, before main,
-// so setting it takes a re-execution, shared with the BLAS kernel's (BLASCoreSelection). A
-// value the user set is kept.
+// All the engine's parallel loops and oneDNN's convolutions run on OpenMP's threads (libgomp,
+// OpenMPTeam.swift). By default those threads keep spinning for a while after each parallel
+// region. That makes the next region cheap when the process has the cores to itself, and slow
+// when it does not: with other work on the machine (a build, another run, shards side by side)
+// a spinning thread takes the core from the thread it waits for. Measured on a 2-core machine
+// under a compiler's load, the detector's attack step took 2.7 times as long with a spin of 3000
+// rounds as with none, and 1.35 times with 1000. So the host runs with OMP_WAIT_POLICY=passive
+// (the threads sleep at once) and keeps small work on one thread instead (OneDNNThreads.swift,
+// `parallelThreshold`). libgomp reads the variable when it loads, before main, so setting it
+// takes a re-execution, shared with the BLAS kernel's (BLASCoreSelection). A value the user set
+// is kept: OMP_WAIT_POLICY=active suits a machine given to one run.
 
 import Glibc
 

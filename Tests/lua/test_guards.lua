@@ -112,6 +112,27 @@ function tests.images_outside_the_range_are_an_error()
   H.raises(function() A.deepfool{steps = 1}:run(m, x + 1, y) end, "values in [0, 1]")
 end
 
+function tests.a_bad_value_anywhere_in_the_images_is_found()
+  -- The images are scanned sixteen values at a time, then the rest one by one: 25 values are a
+  -- chunk and a tail of 9. A bad value in the chunk's first, middle or last lane or in the tail.
+  -- (Both checks come before the model runs, so these images need not fit it.)
+  local m = H.random_classifier()
+  local clean, y = T.rand({1, 1, 5, 5}, 9) * 0.5 + 0.25, T.from{0}
+  for _, flat in ipairs{1, 8, 16, 17, 21, 25} do
+    local at = {1, 1, (flat - 1) // 5 + 1, (flat - 1) % 5 + 1}
+    for _, bad in ipairs{0 / 0, math.huge, -math.huge} do
+      local x = clean:clone()
+      x[at] = bad
+      H.raises(function() A.fgsm{}:run(m, x, y) end, "the images contain NaN or infinite values")
+    end
+    local x = clean:clone()
+    x[at] = 1.5
+    H.raises(function() A.fgsm{}:run(m, x, y) end, "values in [0, 1], got values from 0.", "to 1.5")
+    x[at] = -0.25
+    H.raises(function() A.fgsm{}:run(m, x, y) end, "values in [0, 1], got values from -0.25 to 0.")
+  end
+end
+
 function tests.an_linf_radius_wider_than_the_range_is_an_error()
   H.raises(function() A.pgd{eps = 8} end, "option 'eps'", "larger than the images' range", "eps = 8 / 255")
   H.raises(function() A.fgsm{eps = 2} end, "option 'eps'")

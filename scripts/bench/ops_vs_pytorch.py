@@ -12,12 +12,12 @@ each row this script times the same operation in PyTorch (in this process), then
 {"row", "pytorch_seconds", "smia_seconds", "ratio"} where ratio is PyTorch's time over
 smia-lua's (above 1: smia-lua is faster). The first line says what ran. `--table` also prints
 the rows as a Markdown table at the end. Times are the best of several calls after a warm-up
-call (as scripts/bench/vs_pytorch.py). Gradients are of the sum of the operation's output:
-torch.autograd.grad(op(x).sum(), x) for the input, (..., weights) for the weights.
+call (as in scripts/bench/vs_pytorch.py; the command line, the timing and the output are
+scripts/bench/pytorch_compare.py, shared by both). Gradients are of the sum of the operation's
+output: torch.autograd.grad(op(x).sum(), x) for the input, (..., weights) for the weights.
 On a machine other work keeps busy, `--threads 1` gives the fairer comparison: PyTorch's
 OpenMP threads spin while they wait and lose most when a core is taken from them.
 """
-import argparse
 import json
 import os
 import subprocess
@@ -25,7 +25,7 @@ import subprocess
 import torch
 import torch.nn.functional as F
 
-from vs_pytorch import best_time, smia_seconds
+from pytorch_compare import compare, parse_args, print_header, print_table, wanted_rows
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROWS_LUA = os.path.join(HERE, "ops_rows.lua")
@@ -72,44 +72,17 @@ def work(spec):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default=os.path.join(HERE, "..", "..", ".build", "release", "smia-lua"))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("SMIA_THREADS", os.cpu_count() or 1)))
-    parser.add_argument("--rows", default="", help="comma-separated row names (default: all)")
-    parser.add_argument("--table", action="store_true", help="also print a Markdown table")
-    args = parser.parse_args()
-    if args.threads < 1:
-        parser.error("--threads must be positive")
-    torch.set_num_threads(args.threads)
+    parser, args = parse_args(__doc__)
     torch.manual_seed(1)
     listing = subprocess.run([args.host, ROWS_LUA, "list"], check=True, capture_output=True, text=True).stdout
     specs = [json.loads(line) for line in listing.splitlines() if line.strip()]
-    wanted = [r for r in args.rows.split(",") if r]
-    unknown = set(wanted) - {s["row"] for s in specs}
-    if unknown:
-        parser.error("unknown rows: " + ", ".join(sorted(unknown)))
-
-    config = subprocess.run([args.host, "--threads", str(args.threads), "-e",
-                             "local c = smia.config() print(c.blas .. ' ' .. c.blas_kernel)"],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    print(json.dumps({"bench": "ops_vs_pytorch", "threads": args.threads, "torch": torch.__version__,
-                      "torch_mkldnn": torch.backends.mkldnn.is_available(), "smia_blas": config,
-                      "load": os.getloadavg()[0]}), flush=True)
-    results = []
-    for spec in specs:
-        if wanted and spec["row"] not in wanted:
-            continue
-        torch_s = best_time(work(spec))
-        ours = smia_seconds(args.host, args.threads, spec["row"], ROWS_LUA)
-        row = {"row": spec["row"], "pytorch_seconds": round(torch_s, 5), "smia_seconds": round(ours, 5),
-               "ratio": round(torch_s / ours, 3)}
-        results.append(row)
-        print(json.dumps(row), flush=True)
+    wanted = wanted_rows(parser, args, [s["row"] for s in specs])
+    print_header("ops_vs_pytorch", args, load=os.getloadavg()[0])
+    selected = ((s["row"], work(s)) for s in specs if not wanted or s["row"] in wanted)
+    results = compare(args, selected, ROWS_LUA, digits=5)
     if args.table:
         print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
-        print("\n| operation | PyTorch | smia-lua | PyTorch time / ours |\n| --- | ---: | ---: | ---: |")
-        for r in results:
-            print(f"| {r['row']} | {r['pytorch_seconds'] * 1000:.2f} ms | {r['smia_seconds'] * 1000:.2f} ms | {r['ratio']:.2f} |")
+        print_table(results, "operation", lambda s: f"{s * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

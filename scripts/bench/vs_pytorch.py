@@ -14,34 +14,18 @@ The work of each row is defined in pytorch_rows.lua; this file defines the same 
 attacks are written as torchattacks writes them, plus one forward pass that scores the
 adversarial images (what a researcher needs to report a result).
 """
-import argparse
-import json
-import math
 import os
-import subprocess
-import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
 
+from pytorch_compare import compare, parse_args, print_header, print_table, wanted_rows
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROWS_LUA = os.path.join(HERE, "pytorch_rows.lua")
 EPS, STEP = 8 / 255, 2 / 255
-
-
-def best_time(fn, budget=1.0):
-    """Best wall-clock seconds of one call: a warm-up call, then at least 2 calls and `budget` seconds
-    (pytorch_rows.lua measures the same way)."""
-    fn()
-    best, spent, calls = math.inf, 0.0, 0
-    while spent < budget or calls < 2:
-        t0 = time.perf_counter()
-        fn()
-        dt = time.perf_counter() - t0
-        best, spent, calls = min(best, dt), spent + dt, calls + 1
-    return best
 
 
 def issue_cnn():
@@ -279,52 +263,26 @@ ROWS = [
 ]
 
 
-def smia_seconds(host, threads, row, rows_lua=os.path.join(HERE, "pytorch_rows.lua")):
-    out = subprocess.run([host, "--threads", str(threads), rows_lua, row],
-                         check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])["seconds"]
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--host", default=os.path.join(HERE, "..", "..", ".build", "release", "smia-lua"))
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("SMIA_THREADS", os.cpu_count() or 1)))
-    parser.add_argument("--rows", default="", help="comma-separated row names (default: all)")
-    parser.add_argument("--table", action="store_true", help="also print a Markdown table")
-    args = parser.parse_args()
-    if args.threads < 1:
-        parser.error("--threads must be positive")
-    torch.set_num_threads(args.threads)
-    wanted = [r for r in args.rows.split(",") if r]
-    unknown = set(wanted) - {r[0] for r in ROWS}
-    if unknown:
-        parser.error("unknown rows: " + ", ".join(sorted(unknown)))
+    parser, args = parse_args(__doc__)
+    wanted = wanted_rows(parser, args, [r[0] for r in ROWS])
+    print_header("vs_pytorch", args)
 
-    config = subprocess.run([args.host, "--threads", str(args.threads), "-e",
-                             "local c = smia.config() print(c.blas .. ' ' .. c.blas_kernel)"],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    print(json.dumps({"bench": "vs_pytorch", "threads": args.threads, "torch": torch.__version__,
-                      "torch_mkldnn": torch.backends.mkldnn.is_available(), "smia_blas": config}), flush=True)
-    made = setups()
-    built = {}
-    results = []
-    for name, setup, work in ROWS:
-        if wanted and name not in wanted:
-            continue
-        if setup not in built:
-            built = {setup: made[setup]()}  # one model in memory at a time
-            built[setup][0].eval()
-        m, x, y = built[setup]
-        torch_s = best_time(work(m, x, y))
-        ours = smia_seconds(args.host, args.threads, name)
-        row = {"row": name, "pytorch_seconds": round(torch_s, 4), "smia_seconds": round(ours, 4),
-               "ratio": round(torch_s / ours, 3)}
-        results.append(row)
-        print(json.dumps(row), flush=True)
+    def selected():
+        made = setups()
+        built = {}
+        for name, setup, work in ROWS:
+            if wanted and name not in wanted:
+                continue
+            if setup not in built:
+                built = {setup: made[setup]()}  # one model in memory at a time
+                built[setup][0].eval()
+            m, x, y = built[setup]
+            yield name, work(m, x, y)
+
+    results = compare(args, selected(), ROWS_LUA, digits=4)
     if args.table:
-        print("\n| work | PyTorch | smia-lua | PyTorch time / ours |\n| --- | ---: | ---: | ---: |")
-        for r in results:
-            print(f"| {r['row']} | {r['pytorch_seconds']:.3f} s | {r['smia_seconds']:.3f} s | {r['ratio']:.2f} |")
+        print_table(results, "work", lambda s: f"{s:.3f} s")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ import Tensor
 /// separable Gaussian, rows then columns, only where the window fits, and the map is summed as
 /// it is made: no padded blur of whole tensors and no temporaries per term.
 enum StructuralSimilarity {
+    /// The window's width; `planeSum`'s filter is written out for its 11 taps.
     static let window = 11
     static let sigma: Float = 1.5
     static let c1: Float = 0.01 * 0.01, c2: Float = 0.03 * 0.03
@@ -50,7 +51,7 @@ enum StructuralSimilarity {
                             }
                         }
                     }
-                    if parts > 1 { DispatchQueue.concurrentPerform(iterations: parts, execute: part) } else { part(0) }
+                    parallelFor(parts, part)
                 }
             }
         }
@@ -59,20 +60,36 @@ enum StructuralSimilarity {
     }
 
     /// The sum of the SSIM map of one plane. The taps are symmetric: the two taps at the same
-    /// distance from the centre share one multiplication.
+    /// distance from the centre share one multiplication. Eight positions at a time, every tap
+    /// summed in registers before one store; the same operations in the same order as one
+    /// position at a time (the tails), so the moments do not depend on where a position falls.
     private static func planeSum(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, h: Int, w: Int, taps k: [Float],
                                  filtered: UnsafeMutablePointer<Float>, row: UnsafeMutablePointer<Float>,
                                  moments m: UnsafeMutablePointer<Float>) -> Double {
         let oh = h - window + 1, ow = w - window + 1, r = window / 2
-        let centre = k[r]
+        let lanes = Lanes.scalarCount
+        let tap = (0...r).map { Lanes(repeating: k[$0]) }
+        let (k0, k1, k2, k3, k4, k5) = (tap[0], tap[1], tap[2], tap[3], tap[4], tap[5])
         // One line of `count` outputs: dst[j] = Σ_t k[t] · src[j + t · step], step 1 along a row
         // or `ow` down the columns of the row-filtered moments.
         func filter(_ src: UnsafePointer<Float>, step: Int, into dst: UnsafeMutablePointer<Float>, count: Int) {
-            let middle = src + r * step
-            for j in 0..<count { dst[j] = centre * middle[j] }
-            for t in 0..<r {
-                let weight = k[t], near = src + t * step, far = src + (window - 1 - t) * step
-                for j in 0..<count { dst[j] += weight * (near[j] + far[j]) }
+            var j = 0
+            while j + lanes <= count {
+                func at(_ t: Int) -> Lanes { Lanes.load(src + t * step + j) }
+                var sum = k5 * at(5)
+                sum += k0 * (at(0) + at(10))
+                sum += k1 * (at(1) + at(9))
+                sum += k2 * (at(2) + at(8))
+                sum += k3 * (at(3) + at(7))
+                sum += k4 * (at(4) + at(6))
+                sum.store(to: dst + j)
+                j += lanes
+            }
+            while j < count {
+                var sum = k[r] * src[r * step + j]
+                for t in 0..<r { sum += k[t] * (src[t * step + j] + src[(window - 1 - t) * step + j]) }
+                dst[j] = sum
+                j += 1
             }
         }
         // Rows: each moment's input row filtered at the ow positions where the window fits.
@@ -88,18 +105,38 @@ enum StructuralSimilarity {
             }
             for q in 0..<5 { filter(row + q * w, step: 1, into: filtered + (q * h + i) * ow, count: ow) }
         }
-        // Columns, then the map of each output row.
+        // Columns, then the map of each output row, summed in lanes and the tail.
         var total = 0.0
+        let two = Lanes(repeating: 2), c1s = Lanes(repeating: c1), c2s = Lanes(repeating: c2)
         for i in 0..<oh {
             for q in 0..<5 { filter(filtered + (q * h + i) * ow, step: ow, into: m + q * ow, count: ow) }
-            var rowSum: Float = 0
-            for j in 0..<ow {
+            var sums = Lanes(repeating: 0)
+            var j = 0
+            while j + lanes <= ow {
+                let mx = Lanes.load(m + j), my = Lanes.load(m + ow + j)
+                let sxx = Lanes.load(m + 2 * ow + j) - mx * mx, syy = Lanes.load(m + 3 * ow + j) - my * my
+                let sxy = Lanes.load(m + 4 * ow + j) - mx * my
+                let numerator: Lanes = (mx * my * two + c1s) * (sxy * two + c2s)
+                let denominator: Lanes = (mx * mx + my * my + c1s) * (sxx + syy + c2s)
+                sums += numerator / denominator
+                j += lanes
+            }
+            var rowSum = sums.sum()
+            while j < ow {
                 let mx = m[j], my = m[ow + j]
                 let sxx = m[2 * ow + j] - mx * mx, syy = m[3 * ow + j] - my * my, sxy = m[4 * ow + j] - mx * my
                 rowSum += (mx * my * 2 + c1) * (sxy * 2 + c2) / ((mx * mx + my * my + c1) * (sxx + syy + c2))
+                j += 1
             }
             total += Double(rowSum)
         }
         return total
     }
+
+    private typealias Lanes = SIMD8<Float>
+}
+
+private extension SIMD8<Float> {
+    static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
+    func store(to p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
 }

@@ -1,5 +1,4 @@
 import COpenBLAS
-import Dispatch
 import Foundation
 
 /// GEMM through OpenBLAS, with the threading done here.
@@ -9,13 +8,6 @@ import Foundation
 /// every kernel splits its work across `threadCount` threads itself (Threads.swift).
 
 private let blasSingleThreaded: Void = openblas_set_num_threads(1)
-
-/// Runs `body(i)` for `0..<count` across the cores.
-@inline(__always)
-func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-    if count <= 1 || threadCount == 1 { for i in 0..<count { body(i) }; return }
-    DispatchQueue.concurrentPerform(iterations: count, execute: body)
-}
 
 /// `0..<total` cut into at most `parts` nearly equal ranges, none empty.
 func splitRange(_ total: Int, parts: Int) -> [Range<Int>] {

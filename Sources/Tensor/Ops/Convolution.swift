@@ -316,29 +316,40 @@ extension Tensor {
 /// epilogue is applied as its output leaves oneDNN's layout, else in a pass of its own.
 func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?,
                         epilogue: ConvolutionEpilogue? = nil) throws -> [Float] {
-    // Not zeroed: the kernels write every value.
-    let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
-    if outCount == 0 { return [] }
-    var out = [Float](unsafeUninitializedCapacity: outCount) { _, initialized in initialized = outCount }
+    var out: [Float], written: Bool
     var epilogueApplied = false
-    let done = try x.withUnsafeBufferPointer { px in
-        try weight.withUnsafeBufferPointer { pw in
-            try out.withUnsafeMutableBufferPointer { po in
-                guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
-                return try withOptionalPointer(bias) { bp in
-                    if try DirectConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp) { return true }
-                    epilogueApplied = epilogue != nil
-                    return try OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp, epilogue: epilogue)
-                }
-            }
-        }
+    (out, written) = try convolutionOutput(g, x: x, weight: weight, bias: bias) { xp, wp, bp, outp in
+        if try DirectConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp) { return true }
+        epilogueApplied = epilogue != nil
+        return try OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp, epilogue: epilogue)
     }
-    if !done {
+    if !written {
         epilogueApplied = false
         im2colForward(g, x: x, weight: weight, bias: bias, into: &out)
     }
     if !epilogueApplied, let epilogue { epilogue.apply(to: &out, outer: g.n, channels: g.o, inner: g.oh * g.ow) }
     return out
+}
+
+/// A buffer for the convolution's output, not zeroed, and `kernel` run on pointers to x, the
+/// weight, the bias (nil without one) and the buffer; `written` is the kernel's answer: true
+/// when it took the shape and so wrote every value. An empty output is written by definition.
+func convolutionOutput(
+    _ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?,
+    kernel: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>) throws -> Bool
+) throws -> (out: [Float], written: Bool) {
+    let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
+    if outCount == 0 { return ([], true) }
+    var out = [Float](unsafeUninitializedCapacity: outCount) { _, initialized in initialized = outCount }
+    let written = try x.withUnsafeBufferPointer { px in
+        try weight.withUnsafeBufferPointer { pw in
+            try out.withUnsafeMutableBufferPointer { po in
+                guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
+                return try withOptionalPointer(bias) { bp in try kernel(xp, wp, bp, outp) }
+            }
+        }
+    }
+    return (out, written)
 }
 
 /// The gradient with respect to the input of a convolution, from the output gradient: by the

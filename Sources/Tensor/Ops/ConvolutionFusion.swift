@@ -178,19 +178,10 @@ extension Tensor {
 private func fusedConvolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?,
                                      _ epilogue: ConvolutionEpilogue) throws -> [Float] {
     if epilogue.batchNorm == nil, epilogue.residual == nil, epilogue.relu, OneDNNConvolution.primitive(g, .forwardReLU, bias: bias != nil) != nil {
-        let outCount = try checkedCount([g.n, g.o, g.oh, g.ow])
-        if outCount == 0 { return [] }
-        // Not zeroed: the kernel writes every value.
-        var out = [Float](unsafeUninitializedCapacity: outCount) { _, initialized in initialized = outCount }
-        let done = try x.withUnsafeBufferPointer { px in
-            try weight.withUnsafeBufferPointer { pw in
-                try out.withUnsafeMutableBufferPointer { po in
-                    guard let xp = px.baseAddress, let wp = pw.baseAddress, let outp = po.baseAddress else { return false }
-                    return try withOptionalPointer(bias) { bp in try OneDNNConvolution.forwardReLU(g, x: xp, weight: wp, bias: bp, out: outp) }
-                }
-            }
+        let (out, written) = try convolutionOutput(g, x: x, weight: weight, bias: bias) { xp, wp, bp, outp in
+            try OneDNNConvolution.forwardReLU(g, x: xp, weight: wp, bias: bp, out: outp)
         }
-        if done { return out }
+        if written { return out }
     }
     return try convolutionForward(g, x: x, weight: weight, bias: bias, epilogue: epilogue)
 }

@@ -281,9 +281,6 @@ extension Tensor {
         }
         return try broadcastMap(self, other, op: op) { f($0, $1) ? 1 : 0 }
     }
-
-    /// True when any value is NaN or infinite.
-    public var hasNonFinite: Bool { storage.contains { !$0.isFinite } }
 }
 
 // Number on either side.

@@ -120,17 +120,24 @@ final class DNNLPrimitive {
         /// `inner` as a channel-blocked layout of an (N, C, H, W) tensor, when it is one.
         let blocked: ChannelBlockedLayout?
         var innerBytes: Int { dnnl_memory_desc_get_size([inner]) }
+        /// The values of the argument, as our layout holds them.
+        var values: Int { dnnl_memory_desc_get_size([plain]) / MemoryLayout<Float>.size }
     }
 
     private let primitive: dnnl_primitive_t
+    /// The threads it was planned for (OneDNNThreads).
+    private let threads: Int32
     let inputs: [Argument]
     let outputs: [Argument]
     private var owned: [dnnl_primitive_t] = []
 
     /// `inputs` and `outputs`: argument ids with our row-major descriptors, in the order `run`
-    /// takes their pointers. Takes ownership of `descriptor`.
-    init(_ descriptor: dnnl_primitive_desc_t, inputs: [(Int32, dnnl_memory_desc_t)], outputs: [(Int32, dnnl_memory_desc_t)]) throws {
+    /// takes their pointers; `threads`: what OpenMP's thread count was when `descriptor` was
+    /// made. Takes ownership of `descriptor`.
+    init(_ descriptor: dnnl_primitive_desc_t, threads: Int32, inputs: [(Int32, dnnl_memory_desc_t)],
+         outputs: [(Int32, dnnl_memory_desc_t)]) throws {
         defer { dnnl_primitive_desc_destroy(descriptor) }
+        self.threads = threads
         var made: dnnl_primitive_t?
         try OneDNN.check(dnnl_primitive_create(&made, descriptor), "oneDNN primitive")
         guard let made else { throw TensorError("oneDNN primitive: none was made") }
@@ -213,18 +220,22 @@ final class DNNLPrimitive {
             return b.pointer
         }
         try OneDNN.check(dnnl_stream_create(&stream, engine, dnnl_stream_default_flags.rawValue), "\(what()): oneDNN stream")
-        // OpenMP's thread count is per calling thread: set it each time, so it follows the engine's.
-        omp_set_num_threads(Int32(threadCount))
+        // OpenMP's thread count is per calling thread and read by each reorder as it runs: set
+        // before each (OneDNNThreads).
+        func copy(_ reorder: dnnl_primitive_t, from: dnnl_memory_t, to: dnnl_memory_t, values: Int) throws {
+            omp_set_num_threads(OneDNNThreads.forCopy(values: values))
+            try execute(reorder, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: from), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: to)], what())
+        }
 
         var args: [dnnl_exec_arg_t] = []
         for (a, pointer) in zip(self.inputs, inPointers) {
             let user = try memory(a.plain, UnsafeMutableRawPointer(mutating: pointer))
             guard let reorder = a.reorder else { args.append(dnnl_exec_arg_t(arg: a.id, memory: user)); continue }
             let inner = try memory(a.inner, try buffer(a.innerBytes))
-            try execute(reorder, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: user), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: inner)], what())
+            try copy(reorder, from: user, to: inner, values: a.values)
             args.append(dnnl_exec_arg_t(arg: a.id, memory: inner))
         }
-        var copiesBack: [(dnnl_primitive_t, dnnl_memory_t, dnnl_memory_t)] = []
+        var copiesBack: [(dnnl_primitive_t, dnnl_memory_t, dnnl_memory_t, Int)] = []
         var ownCopy: (() -> Void)?
         for (k, (a, pointer)) in zip(self.outputs, outPointers).enumerated() {
             let user = try memory(a.plain, pointer)
@@ -234,13 +245,14 @@ final class DNNLPrimitive {
             if k == 0, let copy = copyingOutOfBlocks, let layout = a.blocked {
                 ownCopy = { copy(UnsafePointer(innerBuffer.assumingMemoryBound(to: Float.self)), layout) }
             } else {
-                copiesBack.append((reorder, inner, user))
+                copiesBack.append((reorder, inner, user, a.values))
             }
             args.append(dnnl_exec_arg_t(arg: a.id, memory: inner))
         }
+        omp_set_num_threads(threads)
         try execute(primitive, stream, args, what())
-        for (reorder, inner, user) in copiesBack {
-            try execute(reorder, stream, [dnnl_exec_arg_t(arg: DNNL_ARG_FROM, memory: inner), dnnl_exec_arg_t(arg: DNNL_ARG_TO, memory: user)], what())
+        for (reorder, inner, user, values) in copiesBack {
+            try copy(reorder, from: inner, to: user, values: values)
         }
         ownCopy?()
         return ownCopy != nil

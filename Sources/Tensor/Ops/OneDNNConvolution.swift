@@ -11,6 +11,7 @@ enum OneDNNConvolution {
         let pass: Pass
         let sizes: [Int]
         let bias: Bool
+        let threads: Int32
     }
 
     private static let cache = DNNLPrimitiveCache<Key>()
@@ -54,7 +55,11 @@ enum OneDNNConvolution {
     static func primitive(_ g: ConvGeometry, _ pass: Pass, bias: Bool) -> DNNLPrimitive? {
         guard OneDNN.enabled, OneDNN.engine != nil else { return nil }
         let sizes = [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups]
-        return cache.primitive(Key(pass: pass, sizes: sizes, bias: bias)) { try make(g, pass, bias: bias) }
+        let threads = OneDNNThreads.forConvolution(g)
+        return cache.primitive(Key(pass: pass, sizes: sizes, bias: bias, threads: threads)) {
+            omp_set_num_threads(threads)
+            return try make(g, pass, bias: bias, threads: threads)
+        }
     }
 
     /// The sizes as oneDNN takes them: grouped weights with the group first; dilation counted
@@ -93,15 +98,15 @@ enum OneDNNConvolution {
         }
     }
 
-    private static func make(_ g: ConvGeometry, _ pass: Pass, bias: Bool) throws -> DNNLPrimitive {
+    private static func make(_ g: ConvGeometry, _ pass: Pass, bias: Bool, threads: Int32) throws -> DNNLPrimitive {
         let d = try Descriptors(g)
         var forwardDesc = try d.forward(bias: bias && pass != .inputGradient && pass != .weightGradient)
         switch pass {
         case .forwardReLU:
-            return try reluPrimitive(d, &forwardDesc, bias: bias)
+            return try reluPrimitive(d, &forwardDesc, bias: bias, threads: threads)
         case .forward:
             let pd = try OneDNN.primitiveDescriptor(&forwardDesc, attr: nil, hint: nil, "conv2d")
-            return try DNNLPrimitive(pd, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_BIAS, d.bias)] : []),
+            return try DNNLPrimitive(pd, threads: threads, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_BIAS, d.bias)] : []),
                                      outputs: [(DNNL_ARG_DST, d.dst)])
         case .inputGradient:
             let hint = try OneDNN.primitiveDescriptor(&forwardDesc, attr: nil, hint: nil, "conv2d")
@@ -112,7 +117,7 @@ enum OneDNNConvolution {
                                                                               d.strides, d.dilates, d.padL, d.padR),
                              "conv2d: oneDNN convolution backward (input)")
             let pd = try OneDNN.primitiveDescriptor(&desc, attr: nil, hint: hint, "conv2d backward")
-            return try DNNLPrimitive(pd, inputs: [(DNNL_ARG_DIFF_DST, d.dst), (DNNL_ARG_WEIGHTS, d.weights)],
+            return try DNNLPrimitive(pd, threads: threads, inputs: [(DNNL_ARG_DIFF_DST, d.dst), (DNNL_ARG_WEIGHTS, d.weights)],
                                      outputs: [(DNNL_ARG_DIFF_SRC, d.src)])
         case .weightGradient:
             let hint = try OneDNN.primitiveDescriptor(&forwardDesc, attr: nil, hint: nil, "conv2d")
@@ -125,7 +130,7 @@ enum OneDNNConvolution {
             }
             try OneDNN.check(status, "conv2d: oneDNN convolution backward (weight)")
             let pd = try OneDNN.primitiveDescriptor(&desc, attr: nil, hint: hint, "conv2d backward")
-            return try DNNLPrimitive(pd, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_DIFF_DST, d.dst)],
+            return try DNNLPrimitive(pd, threads: threads, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_DIFF_DST, d.dst)],
                                      outputs: [(DNNL_ARG_DIFF_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_DIFF_BIAS, d.bias)] : []))
         }
     }

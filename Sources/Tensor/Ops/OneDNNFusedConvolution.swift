@@ -23,7 +23,7 @@ extension OneDNNConvolution {
         return true
     }
 
-    static func reluPrimitive(_ d: Descriptors, _ forwardDesc: inout dnnl_convolution_desc_t, bias: Bool) throws -> DNNLPrimitive {
+    static func reluPrimitive(_ d: Descriptors, _ forwardDesc: inout dnnl_convolution_desc_t, bias: Bool, threads: Int32) throws -> DNNLPrimitive {
         let attr = try reluAttribute()
         defer { dnnl_primitive_attr_destroy(attr) }
         let plain = try OneDNN.primitiveDescriptor(&forwardDesc, attr: nil, hint: nil, "conv2d")
@@ -34,7 +34,7 @@ extension OneDNNConvolution {
             dnnl_primitive_desc_destroy(fused)
             throw TensorError("conv2d: oneDNN's kernel \(kernel) does not fuse the ReLU exactly")
         }
-        return try DNNLPrimitive(fused, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_BIAS, d.bias)] : []),
+        return try DNNLPrimitive(fused, threads: threads, inputs: [(DNNL_ARG_SRC, d.src), (DNNL_ARG_WEIGHTS, d.weights)] + (bias ? [(DNNL_ARG_BIAS, d.bias)] : []),
                                  outputs: [(DNNL_ARG_DST, d.dst)])
     }
 

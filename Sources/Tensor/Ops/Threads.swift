@@ -5,6 +5,13 @@ import Foundation
 /// piece (BLAS.swift), so this is also the number of threads the matrix products use.
 public private(set) var threadCount = EngineThreads.fromEnvironment() ?? EngineThreads.cores
 
+/// Runs `body(i)` for `0..<count` across `threadCount` threads, on OpenMP's team (OpenMPTeam.swift)
+/// so that every parallel loop of the engine shares one pool of threads with oneDNN's kernels.
+public func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+    if count <= 1 || threadCount == 1 { for i in 0..<count { body(i) }; return }
+    OpenMPTeam.run(count, body)
+}
+
 public enum EngineThreads {
     /// The cores this process may run on.
     public static let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)

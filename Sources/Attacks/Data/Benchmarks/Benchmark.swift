@@ -1,4 +1,3 @@
-import Dispatch
 import Tensor
 
 /// The three generated medical benchmarks share this surface: a name to list them by, what they
@@ -169,11 +168,7 @@ func generateBenchmark(_ op: String, first: Int, task: BenchmarkTask, count: Int
                 let slice = UnsafeMutableBufferPointer(rebasing: pix[(i * perImage)..<((i + 1) * perImage)])
                 tgt[i] = render(first + i, &rng, slice)
             }
-            if count > 1 && threadCount > 1 {
-                DispatchQueue.concurrentPerform(iterations: count, execute: work)
-            } else {
-                for i in 0..<count { work(i) }
-            }
+            parallelFor(count, work)
         }
     }
     let images = try Tensor(shape: [count, channels, size, size], storage: pixels)

@@ -1,4 +1,3 @@
-import Dispatch
 import Tensor
 
 /// Samples of a generated benchmark, produced when asked for: sample i depends only on
@@ -37,11 +36,7 @@ public struct GeneratedSource: DatasetSource {
             func render(_ r: Int) {
                 slots[r] = Result { try benchmark.generate(first: indices[runs[r].lowerBound], count: runs[r].count, size: size, seed: seed) }
             }
-            if runs.count > 1 {
-                DispatchQueue.concurrentPerform(iterations: runs.count, execute: render)
-            } else {
-                for r in 0 ..< runs.count { render(r) }
-            }
+            parallelFor(runs.count, render)
         }
         var out: [Sample] = []
         out.reserveCapacity(indices.count)
