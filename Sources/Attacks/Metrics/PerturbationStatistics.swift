@@ -28,34 +28,75 @@ public struct PerturbationStatistics {
         var linf = [Float](repeating: 0, count: n), l2 = linf, l0 = linf, variance = linf, psnr = linf
         clean.storage.withUnsafeBufferPointer { pc in
             adversarial.storage.withUnsafeBufferPointer { pa in
+                guard let c = pc.baseAddress, let a = pa.baseAddress else { return }
                 for i in 0..<n {
-                    let start = i * values
-                    var largest: Float = 0, count = 0
-                    var sum = 0.0, squares = 0.0
-                    for j in start..<(start + values) {
-                        let eta = pa[j] - pc[j], size = Swift.abs(eta)
-                        largest = Swift.max(largest, size)
-                        if size > Self.changed { count += 1 }
-                        sum += Double(eta)
-                        squares += Double(eta) * Double(eta)
-                    }
+                    let x = c + i * values, y = a + i * values
+                    let first = Self.firstPass(x, y, values)
                     // The variance from the values' distances to their mean (a second pass),
                     // which stays exact where the mean is large against the spread.
-                    let mean = sum / Double(Swift.max(values, 1))
-                    var centered = 0.0
-                    for j in start..<(start + values) {
-                        let d = Double(pa[j] - pc[j]) - mean
-                        centered += d * d
-                    }
-                    let mse = squares / Double(Swift.max(values, 1))
-                    linf[i] = largest
-                    l2[i] = Float(squares.squareRoot())
-                    l0[i] = Float(count)
+                    let mean = first.sum / Double(Swift.max(values, 1))
+                    let centered = Self.centeredSquares(x, y, values, mean: mean)
+                    let mse = first.squares / Double(Swift.max(values, 1))
+                    linf[i] = first.largest
+                    l2[i] = Float(first.squares.squareRoot())
+                    l0[i] = Float(first.changed)
                     variance[i] = Float(centered / Double(Swift.max(values, 1)))
                     psnr[i] = mse > 0 ? Float(Swift.min(100, 10 * log10(1 / mse))) : 100
                 }
             }
         }
         (self.linf, self.l2, self.l0, self.variance, self.psnr) = (linf, l2, l0, variance, psnr)
+    }
+
+    private typealias Lanes = SIMD8<Float>
+    private typealias DoubleLanes = SIMD8<Double>
+
+    /// Over η = y − x: the largest |η|, how many |η| exceed `changed`, Σ η and Σ η², eight
+    /// values at a time and then the rest one by one.
+    private static func firstPass(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ count: Int)
+        -> (largest: Float, changed: Int, sum: Double, squares: Double) {
+        var largest = Lanes(repeating: 0), changedLanes = SIMD8<Int32>(repeating: 0)
+        var sum = DoubleLanes(repeating: 0), squares = DoubleLanes(repeating: 0)
+        let threshold = Lanes(repeating: changed)
+        var j = 0
+        while j + Lanes.scalarCount <= count {
+            let eta = Lanes.load(y + j) - Lanes.load(x + j)
+            let size = eta.replacing(with: -eta, where: eta .< 0)
+            largest.replace(with: size, where: size .> largest)
+            changedLanes &+= SIMD8<Int32>(repeating: 0).replacing(with: 1, where: size .> threshold)
+            let wide = DoubleLanes(eta)
+            sum += wide
+            squares += wide * wide
+            j += Lanes.scalarCount
+        }
+        var top = largest.max(), changedCount = Int(changedLanes.wrappedSum()), total = sum.sum(), totalSquares = squares.sum()
+        while j < count {
+            let eta = y[j] - x[j], size = Swift.abs(eta)
+            top = Swift.max(top, size)
+            if size > changed { changedCount += 1 }
+            total += Double(eta)
+            totalSquares += Double(eta) * Double(eta)
+            j += 1
+        }
+        return (top, changedCount, total, totalSquares)
+    }
+
+    /// Σ (η − mean)² in doubles, eight values at a time and then the rest.
+    private static func centeredSquares(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ count: Int, mean: Double) -> Double {
+        var lanes = DoubleLanes(repeating: 0)
+        let centre = DoubleLanes(repeating: mean)
+        var j = 0
+        while j + Lanes.scalarCount <= count {
+            let d = DoubleLanes(Lanes.load(y + j) - Lanes.load(x + j)) - centre
+            lanes += d * d
+            j += Lanes.scalarCount
+        }
+        var total = lanes.sum()
+        while j < count {
+            let d = Double(y[j] - x[j]) - mean
+            total += d * d
+            j += 1
+        }
+        return total
     }
 }

@@ -135,8 +135,3 @@ enum StructuralSimilarity {
 
     private typealias Lanes = SIMD8<Float>
 }
-
-private extension SIMD8<Float> {
-    static func load(_ p: UnsafePointer<Float>) -> Self { UnsafeRawPointer(p).loadUnaligned(as: Self.self) }
-    func store(to p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: self, as: Self.self) }
-}
