@@ -36,6 +36,9 @@ final class ConvolutionFusionTests: XCTestCase {
             ("1x1 (a bottleneck's)", [2, 16, 7, 7], 8, 1, 1, 0),
             ("one input channel (the small CNN's first layer)", [16, 1, 28, 28], 8, 3, 1, 1),
             ("7x7 stride 2 (the ResNet stem)", [2, 3, 32, 32], 8, 7, 2, 3),
+            // oneDNN's output in channel blocks of 8 or 16, the last one padded.
+            ("12 output channels", [2, 6, 9, 9], 12, 3, 1, 1),
+            ("1x1 to 20 channels", [3, 24, 5, 5], 20, 1, 1, 0),
         ]
         for (label, inShape, out, k, s, p) in shapes {
             for (convBias, withBatchNorm, relu) in [(false, true, true), (true, true, true), (false, true, false), (true, false, true)] {
@@ -110,22 +113,26 @@ final class ConvolutionFusionTests: XCTestCase {
     /// it, against the operations one by one: equal to the bit, values and gradients (input,
     /// identity, weight, batch norm's parameters), with oneDNN and without.
     func testResidualEndEqualsTheOperationsOneByOne() throws {
-        let conv = try Conv2d(inChannels: 4, outChannels: 8, kernelSize: (3, 3), padding: (1, 1), bias: false)
-        let bn = try batchNorm(8, seed: 31)
-        let block = Sequential([conv, bn])
-        block.eval()
-        let x = Make.normal([2, 4, 9, 9], seed: 32), identity = Make.normal([2, 8, 9, 9], seed: 33)
-        x.requiresGrad = true
-        identity.requiresGrad = true
-        let others = [identity, conv.weight, bn.weight, bn.bias]
-        for onednn in [true, false] {
-            OneDNN.enabled = onednn
-            let fused = try block.runResidual(("0", conv), ("1", bn), x, adding: identity)
-            let y = try (bn.forward(try conv.forward(x)) + identity).relu()
-            XCTAssertEqual(fused.historyBytes, 0, "oneDNN \(onednn): the fused graph keeps no intermediate result")
-            let a = try valueAndGradients(fused, x, others), b = try valueAndGradients(y, x, others)
-            for (i, (u, v)) in zip(a, b).enumerated() {
-                XCTAssert(u.shape == v.shape && u.storage == v.storage, "oneDNN \(onednn): \(i == 0 ? "values" : "gradient \(i - 1)") differ")
+        // A 3x3 block end, and a bottleneck's 1x1 one with channels oneDNN pads to its block.
+        for (c, o, k, size) in [(4, 8, 3, 9), (16, 12, 1, 6)] {
+            let conv = try Conv2d(inChannels: c, outChannels: o, kernelSize: (k, k), padding: (k / 2, k / 2), bias: false)
+            let bn = try batchNorm(o, seed: 31)
+            let block = Sequential([conv, bn])
+            block.eval()
+            let x = Make.normal([2, c, size, size], seed: 32), identity = Make.normal([2, o, size, size], seed: 33)
+            x.requiresGrad = true
+            identity.requiresGrad = true
+            let others = [identity, conv.weight, bn.weight, bn.bias]
+            for onednn in [true, false] {
+                OneDNN.enabled = onednn
+                let fused = try block.runResidual(("0", conv), ("1", bn), x, adding: identity)
+                let y = try (bn.forward(try conv.forward(x)) + identity).relu()
+                let what = "\(k)x\(k) to \(o) channels, oneDNN \(onednn)"
+                XCTAssertEqual(fused.historyBytes, 0, "\(what): the fused graph keeps no intermediate result")
+                let a = try valueAndGradients(fused, x, others), b = try valueAndGradients(y, x, others)
+                for (i, (u, v)) in zip(a, b).enumerated() {
+                    XCTAssert(u.shape == v.shape && u.storage == v.storage, "\(what): \(i == 0 ? "values" : "gradient \(i - 1)") differ")
+                }
             }
         }
     }

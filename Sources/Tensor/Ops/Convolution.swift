@@ -312,14 +312,22 @@ extension Tensor {
 
 /// The values of conv(x, weight) + bias: by the direct kernel or on oneDNN when one takes the
 /// shape, else by im2col.
-func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?) throws -> [Float] {
+/// With `epilogue`, the fused convolution's values (ConvolutionFusion.swift): on oneDNN the
+/// epilogue is applied as its output leaves oneDNN's layout, else in a pass of its own.
+func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [Float]?,
+                        epilogue: ConvolutionEpilogue? = nil) throws -> [Float] {
     var out: [Float], written: Bool
+    var epilogueApplied = false
     (out, written) = try convolutionOutput(g, x: x, weight: weight, bias: bias) { xp, wp, bp, outp in
-        try DirectConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
-            || OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp)
+        if try DirectConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp) { return true }
+        epilogueApplied = epilogue != nil
+        return try OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp, epilogue: epilogue)
     }
-    if written { return out }
-    im2colForward(g, x: x, weight: weight, bias: bias, into: &out)
+    if !written {
+        epilogueApplied = false
+        im2colForward(g, x: x, weight: weight, bias: bias, into: &out)
+    }
+    if !epilogueApplied, let epilogue { epilogue.apply(to: &out, outer: g.n, channels: g.o, inner: g.oh * g.ow) }
     return out
 }
 

@@ -20,27 +20,39 @@ struct ConvolutionEpilogue {
     let residual: [Float]?
     let relu: Bool
 
-    /// Applies it in place to `values`, laid out (outer, C, inner), with the arithmetic of
-    /// BatchNorm, of the addition and of ReLU (`v > 0 ? v : 0`, so NaN gives 0 as there).
+    /// Applies it in place to `values`, laid out (outer, C, inner).
     func apply(to values: inout [Float], outer: Int, channels: Int, inner: Int) {
+        values.withUnsafeMutableBufferPointer { buffer in
+            guard let v = buffer.baseAddress else { return }
+            apply(to: v, outer: outer, channels: channels, inner: inner)
+        }
+    }
+
+    /// Applies it in place to the `outer`·C·`inner` values at `v`.
+    func apply(to v: UnsafeMutablePointer<Float>, outer: Int, channels: Int, inner: Int) {
         let relu = self.relu, affine = batchNorm != nil
         let scale = batchNorm?.scale ?? [], shift = batchNorm?.shift ?? []
-        values.withUnsafeMutableBufferPointer { buffer in
-            withOptionalPointer(residual) { residual in
-                guard let v = buffer.baseAddress else { return }
-                // The flags are the same for the whole loop: the compiler takes the branches out.
-                applyPerChannel(outer: outer, channels: channels, inner: inner) { plane, ch in
-                    let s = affine ? scale[ch] : 1, t = affine ? shift[ch] : 0
-                    for i in plane {
-                        var y = v[i]
-                        if affine { y = y * s + t }
-                        if let residual { y = y + residual[i] }
-                        if relu { y = y > 0 ? y : 0 }
-                        v[i] = y
-                    }
+        withOptionalPointer(residual) { residual in
+            // The flags are the same for the whole loop: the compiler takes the branches out.
+            applyPerChannel(outer: outer, channels: channels, inner: inner) { plane, ch in
+                let s = affine ? scale[ch] : 1, t = affine ? shift[ch] : 0
+                for i in plane {
+                    v[i] = Self.value(v[i], affine: affine, scale: s, shift: t, residual: residual, at: i, relu: relu)
                 }
             }
         }
+    }
+
+    /// One value of the result from the convolution's `z`, with the arithmetic of BatchNorm, of
+    /// the addition (`residual[i]`) and of ReLU (`v > 0 ? v : 0`, so NaN gives 0 as there).
+    @inline(__always)
+    static func value(_ z: Float, affine: Bool, scale s: Float, shift t: Float, residual: UnsafePointer<Float>?, at i: Int,
+                      relu: Bool) -> Float {
+        var y = z
+        if affine { y = y * s + t }
+        if let residual { y = y + residual[i] }
+        if relu { y = y > 0 ? y : 0 }
+        return y
     }
 
     /// The gradient with respect to the ReLU's input (the batch norm's output, and the residual),
@@ -171,7 +183,5 @@ private func fusedConvolutionForward(_ g: ConvGeometry, x: [Float], weight: [Flo
         }
         if written { return out }
     }
-    var z = try convolutionForward(g, x: x, weight: weight, bias: bias)
-    epilogue.apply(to: &z, outer: g.n, channels: g.o, inner: g.oh * g.ow)
-    return z
+    return try convolutionForward(g, x: x, weight: weight, bias: bias, epilogue: epilogue)
 }

@@ -117,6 +117,8 @@ final class DNNLPrimitive {
         let plain: dnnl_memory_desc_t
         let inner: dnnl_memory_desc_t
         let reorder: dnnl_primitive_t?
+        /// `inner` as a channel-blocked layout of an (N, C, H, W) tensor, when it is one.
+        let blocked: ChannelBlockedLayout?
         var innerBytes: Int { dnnl_memory_desc_get_size([inner]) }
         /// The values of the argument, as our layout holds them.
         var values: Int { dnnl_memory_desc_get_size([plain]) / MemoryLayout<Float>.size }
@@ -165,7 +167,7 @@ final class DNNLPrimitive {
         }
         var mine = plain
         if dnnl_memory_desc_equal(&mine, [chosen]) != 0 {
-            return Argument(id: id, plain: plain, inner: plain, reorder: nil)
+            return Argument(id: id, plain: plain, inner: plain, reorder: nil, blocked: nil)
         }
         var reorderDesc: dnnl_primitive_desc_t?
         try OneDNN.check(input ? dnnl_reorder_primitive_desc_create(&reorderDesc, &mine, OneDNN.engine, [chosen], OneDNN.engine, nil)
@@ -177,14 +179,18 @@ final class DNNLPrimitive {
         try OneDNN.check(dnnl_primitive_create(&reorder, reorderDesc), "oneDNN reorder")
         guard let reorder else { throw TensorError("oneDNN reorder: none was made") }
         owned.append(reorder)
-        return Argument(id: id, plain: plain, inner: chosen, reorder: reorder)
+        let dims = withUnsafeBytes(of: plain.dims) { Array($0.bindMemory(to: Int64.self).prefix(Int(plain.ndims))).map { Int($0) } }
+        return Argument(id: id, plain: plain, inner: chosen, reorder: reorder, blocked: ChannelBlockedLayout(chosen, dims: dims))
     }
 
     /// Runs the primitive on our row-major buffers: `inputs` and `outputs` in the order given at
     /// creation. Blocked copies are made and dropped around the call. `what` names the operation
-    /// in errors.
+    /// in errors. When the first output comes out channel-blocked and `copyingOutOfBlocks` is
+    /// given, that copies it to our buffer in place of oneDNN's reorder (returns true then).
+    @discardableResult
     func run(inputs inPointers: [UnsafeRawPointer], outputs outPointers: [UnsafeMutableRawPointer],
-             _ what: @autoclosure () -> String) throws {
+             copyingOutOfBlocks: ((UnsafePointer<Float>, ChannelBlockedLayout) -> Void)? = nil,
+             _ what: @autoclosure () -> String) throws -> Bool {
         guard let engine = OneDNN.engine else { throw TensorError("\(what()): oneDNN has no CPU engine") }
         var memories: [dnnl_memory_t] = []
         var buffers: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
@@ -230,11 +236,17 @@ final class DNNLPrimitive {
             args.append(dnnl_exec_arg_t(arg: a.id, memory: inner))
         }
         var copiesBack: [(dnnl_primitive_t, dnnl_memory_t, dnnl_memory_t, Int)] = []
-        for (a, pointer) in zip(self.outputs, outPointers) {
+        var ownCopy: (() -> Void)?
+        for (k, (a, pointer)) in zip(self.outputs, outPointers).enumerated() {
             let user = try memory(a.plain, pointer)
             guard let reorder = a.reorder else { args.append(dnnl_exec_arg_t(arg: a.id, memory: user)); continue }
-            let inner = try memory(a.inner, try buffer(a.innerBytes))
-            copiesBack.append((reorder, inner, user, a.values))
+            let innerBuffer = try buffer(a.innerBytes)
+            let inner = try memory(a.inner, innerBuffer)
+            if k == 0, let copy = copyingOutOfBlocks, let layout = a.blocked {
+                ownCopy = { copy(UnsafePointer(innerBuffer.assumingMemoryBound(to: Float.self)), layout) }
+            } else {
+                copiesBack.append((reorder, inner, user, a.values))
+            }
             args.append(dnnl_exec_arg_t(arg: a.id, memory: inner))
         }
         omp_set_num_threads(threads)
@@ -242,6 +254,8 @@ final class DNNLPrimitive {
         for (reorder, inner, user, values) in copiesBack {
             try copy(reorder, from: inner, to: user, values: values)
         }
+        ownCopy?()
+        return ownCopy != nil
     }
 
     private func execute(_ p: dnnl_primitive_t, _ stream: dnnl_stream_t?, _ args: [dnnl_exec_arg_t], _ what: String) throws {

@@ -16,13 +16,20 @@ enum OneDNNConvolution {
 
     private static let cache = DNNLPrimitiveCache<Key>()
 
-    /// y = conv(x, w) + b into `out` (N, O, OH, OW).
+    /// y = conv(x, w) + b into `out` (N, O, OH, OW), then `epilogue` applied to it when given:
+    /// on the way out of oneDNN's channel-blocked layout, one pass instead of two.
     static func forward(_ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                        out: UnsafeMutablePointer<Float>) throws -> Bool {
+                        out: UnsafeMutablePointer<Float>, epilogue: ConvolutionEpilogue? = nil) throws -> Bool {
         guard let p = primitive(g, .forward, bias: bias != nil) else { return false }
         var ins = [UnsafeRawPointer(x), UnsafeRawPointer(weight)]
         if let bias { ins.append(UnsafeRawPointer(bias)) }
-        try p.run(inputs: ins, outputs: [UnsafeMutableRawPointer(out)], "conv2d")
+        let copy = epilogue.map { e in
+            { (blocked: UnsafePointer<Float>, layout: ChannelBlockedLayout) in
+                e.apply(fromBlocked: blocked, layout, into: out, samples: g.n, channels: g.o, inner: g.oh * g.ow)
+            }
+        }
+        let applied = try p.run(inputs: ins, outputs: [UnsafeMutableRawPointer(out)], copyingOutOfBlocks: copy, "conv2d")
+        if let epilogue, !applied { epilogue.apply(to: out, outer: g.n, channels: g.o, inner: g.oh * g.ow) }
         return true
     }
 
