@@ -8,7 +8,7 @@ local HOST = H.host()
 -- Runs the host with `args` (a shell-quoted string) under `env` (name -> value); returns
 -- stdout, stderr and the exit code.
 local function run(args, env)
-  local parts = { "env", "-u", "OPENBLAS_CORETYPE", "-u", "SMIA_THREADS", "-u", "OMP_WAIT_POLICY" }
+  local parts = { "env", "-u", "OPENBLAS_CORETYPE", "-u", "SMIA_THREADS", "-u", "OMP_WAIT_POLICY", "-u", "GOMP_SPINCOUNT" }
   for name, value in pairs(env or {}) do parts[#parts + 1] = name .. "=" .. H.quote(value) end
   local err = os.tmpname()
   parts[#parts + 1] = H.quote(HOST) .. " " .. args .. " </dev/null 2>" .. H.quote(err)
@@ -45,12 +45,17 @@ function tests.config_describes_the_engine()
 end
 
 -- oneDNN's OpenMP threads sleep between convolutions rather than spin (unless the user says).
+-- smia.config().thread_wait and `smia-lua -v` say which.
 function tests.openmp_threads_wait_passively()
-  local code = H.quote("io.write(os.getenv('OMP_WAIT_POLICY'))")
+  local code = H.quote("io.write(os.getenv('OMP_WAIT_POLICY'), ' ', smia.config().thread_wait)")
   local out, err = run("-e " .. code)
-  H.eq(out, "passive", err)
+  H.eq(out, "passive passive", err)
   out, err = run("-e " .. code, { OMP_WAIT_POLICY = "active" })
-  H.eq(out, "active", err)
+  H.eq(out, "active active", err)
+  out, err = run("-e " .. code, { GOMP_SPINCOUNT = "1000" })
+  H.eq(out, "passive passive, spin count 1000", err)
+  out, err = run("-v")
+  assert(out:find("(waiting passive)", 1, true), out .. err)
 end
 
 function tests.threads_from_the_option_and_the_variable()
