@@ -65,3 +65,52 @@ void smia_unblock_channels(const float *blocked, float *out, int block, int chan
         }
     }
 }
+
+static inline float through(float g, float output, const float *scale, int c, bool mask) {
+    float y = g;
+    if (mask) y = y * (output > 0 ? 1.0f : 0.0f);
+    if (scale) y = y * scale[c];
+    return y;
+}
+
+void smia_block_channels_gradient(const float *g, const float *output, float *blocked, int block, int channels, long inner,
+                                  const float *scale, bool mask) {
+    int firstScalar = 0;
+#if defined(__x86_64__)
+    const long vectorPixels = inner / 4 * 4;
+    const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1);
+    for (int q = 0; q + 4 <= channels; q += 4) {
+        __m128 s[4];
+        for (int j = 0; j < 4; j++) s[j] = _mm_set1_ps(scale ? scale[q + j] : 1);
+        for (long p = 0; p < vectorPixels; p += 4) {
+            __m128 rows[4];
+            for (int j = 0; j < 4; j++) {
+                long at = (long)(q + j) * inner + p;
+                __m128 y = _mm_loadu_ps(g + at);
+                if (mask) y = _mm_mul_ps(y, _mm_and_ps(_mm_cmpgt_ps(_mm_loadu_ps(output + at), zero), one));
+                if (scale) y = _mm_mul_ps(y, s[j]);
+                rows[j] = y;
+            }
+            _MM_TRANSPOSE4_PS(rows[0], rows[1], rows[2], rows[3]);
+            float *dst = blocked + p * block + q;
+            _mm_storeu_ps(dst, rows[0]);
+            _mm_storeu_ps(dst + block, rows[1]);
+            _mm_storeu_ps(dst + 2 * block, rows[2]);
+            _mm_storeu_ps(dst + 3 * block, rows[3]);
+        }
+    }
+    firstScalar = channels / 4 * 4;
+    for (int c = 0; c < firstScalar; c++) {
+        for (long p = vectorPixels; p < inner; p++) {
+            long at = (long)c * inner + p;
+            blocked[p * block + c] = through(g[at], output[at], scale, c, mask);
+        }
+    }
+#endif
+    for (int c = firstScalar; c < block; c++) {
+        for (long p = 0; p < inner; p++) {
+            long at = (long)c * inner + p;
+            blocked[p * block + c] = c < channels ? through(g[at], output[at], scale, c, mask) : 0;
+        }
+    }
+}

@@ -64,6 +64,9 @@ final class ConvolutionFusionTests: XCTestCase {
                         XCTAssertEqual(u.shape, v.shape, "\(what), oneDNN \(onednn): size \(i)")
                         XCTAssert(u.storage == v.storage, "\(what), oneDNN \(onednn): \(i == 0 ? "values" : "gradient \(i - 1)") differ")
                     }
+                    // The input gradient alone (an attack's), which on oneDNN takes another path.
+                    let inputOnly = try valueAndGradients(try model(x), x, [])[1]
+                    XCTAssert(inputOnly.storage == b[1].storage, "\(what), oneDNN \(onednn): the input gradient alone differs")
                     fusedRuns.append(a)
                 }
                 // oneDNN against im2col: sums in another order, well within 1e-4 of the scale.
@@ -133,6 +136,9 @@ final class ConvolutionFusionTests: XCTestCase {
                 for (i, (u, v)) in zip(a, b).enumerated() {
                     XCTAssert(u.shape == v.shape && u.storage == v.storage, "\(what): \(i == 0 ? "values" : "gradient \(i - 1)") differ")
                 }
+                let inputOnly = try valueAndGradients(try block.runResidual(("0", conv), ("1", bn), x, adding: identity), x, [identity])
+                XCTAssert(inputOnly[1].storage == b[1].storage && inputOnly[2].storage == b[2].storage,
+                          "\(what): the input and identity gradients alone differ")
             }
         }
     }

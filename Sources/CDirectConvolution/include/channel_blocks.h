@@ -12,4 +12,12 @@
 void smia_unblock_channels(const float *blocked, float *out, int block, int channels, long inner,
                            const float *scale, const float *shift, const float *residual, bool relu);
 
+/// The reverse direction, for the gradient: one channel block of the gradient of a fused
+/// convolution's result `g` (our layout, as `out` above) taken back through its epilogue,
+/// g·[output > 0] when `mask` (ReLU's rule; `output` is the fused result), then ·scale[c] when
+/// `scale` is given (the batch norm's), written into `blocked` in oneDNN's layout; the block's
+/// channels from `channels` on (the padding) are zero.
+void smia_block_channels_gradient(const float *g, const float *output, float *blocked, int block, int channels, long inner,
+                                  const float *scale, bool mask);
+
 #endif

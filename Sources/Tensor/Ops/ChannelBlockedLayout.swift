@@ -52,3 +52,25 @@ extension ConvolutionEpilogue {
         }
     }
 }
+
+extension ConvolutionEpilogue {
+    /// The gradient with respect to the convolution's output (`convolutionOutputGradient`) from
+    /// the gradient `g` of the fused result `output`, written straight into oneDNN's layout at
+    /// `blocked` for its backward pass (channel_blocks.c; the same arithmetic per value), padding
+    /// channels zero.
+    func convolutionOutputGradient(_ g: UnsafePointer<Float>, output: UnsafePointer<Float>, intoBlocked blocked: UnsafeMutablePointer<Float>,
+                                   _ layout: ChannelBlockedLayout, samples: Int, channels: Int, inner: Int) {
+        let block = layout.block, sampleStride = layout.sampleStride, mask = relu
+        let blocks = (channels + block - 1) / block
+        withOptionalPointer(batchNorm?.scale) { scale in
+            parallelRanges(samples * blocks, cost: block * inner) { tasks in
+                for task in tasks {
+                    let (n, b) = task.quotientAndRemainder(dividingBy: blocks)
+                    let c0 = b * block, rows = Swift.min(block, channels - c0), start = (n * channels + c0) * inner
+                    smia_block_channels_gradient(g + start, output + start, blocked + n * sampleStride + b * inner * block, Int32(block),
+                                                 Int32(rows), inner, scale.map { $0 + c0 }, mask)
+                }
+            }
+        }
+    }
+}

@@ -139,19 +139,26 @@ extension Tensor {
         let (outer, inner) = (g.n, g.oh * g.ow)
         return Tensor(uncheckedShape: [g.n, g.o, g.oh, g.ow], storage: out).recording(name, inputs) { grad, need in
             var grads = [Tensor?](repeating: nil, count: need.count)
-            let gz = epilogue.convolutionOutputGradient(grad.storage, output: out, outer: outer, channels: g.o, inner: inner)
-            // The convolution's rule (Tensor.conv2d) on the gradient of its output.
-            if need[0] { grads[0] = Tensor(uncheckedShape: x.shape, storage: try convolutionInputGradient(g, gradOutput: gz, weight: weight.storage)) }
             let needBias = bias != nil && need[2]
+            // The gradient of the convolution's output, in our layout when the weight's or bias's
+            // rule needs it; else the input gradient makes it in oneDNN's where it can.
+            let gz = need[1] || needBias
+                ? epilogue.convolutionOutputGradient(grad.storage, output: out, outer: outer, channels: g.o, inner: inner) : nil
+            // The convolution's rule (Tensor.conv2d) on the gradient of its output.
+            if need[0] {
+                let dx = try gz.map { try convolutionInputGradient(g, gradOutput: $0, weight: weight.storage) }
+                    ?? fusedConvolutionInputGradient(g, epilogue, grad: grad.storage, output: out, weight: weight.storage)
+                grads[0] = Tensor(uncheckedShape: x.shape, storage: dx)
+            }
             var db: [Float]?
             if need[1] {
-                let (dw, biasGrad) = try convolutionWeightGradient(g, x: x.storage, gradOutput: gz, bias: needBias)
+                let (dw, biasGrad) = try convolutionWeightGradient(g, x: x.storage, gradOutput: gz ?? [], bias: needBias)
                 grads[1] = Tensor(uncheckedShape: weight.shape, storage: dw)
                 db = biasGrad
             }
             if needBias {
                 grads[2] = try db.map { Tensor(uncheckedShape: [g.o], storage: $0) }
-                    ?? Tensor(uncheckedShape: grad.shape, storage: gz).sum(dim: 3).sum(dim: 2).sum(dim: 0)
+                    ?? Tensor(uncheckedShape: grad.shape, storage: gz ?? []).sum(dim: 3).sum(dim: 2).sum(dim: 0)
             }
             // The batch norm's parameters (never asked for by an attack): its rule needs its
             // input, the convolution's output, which the fused pass did not keep; computed again.
@@ -184,4 +191,33 @@ private func fusedConvolutionForward(_ g: ConvGeometry, x: [Float], weight: [Flo
         if written { return out }
     }
     return try convolutionForward(g, x: x, weight: weight, bias: bias, epilogue: epilogue)
+}
+
+/// The input gradient of the fused convolution from the gradient `grad` of its result `output`:
+/// on oneDNN, where it takes the convolution's output gradient in its channel-blocked layout,
+/// that gradient is made straight in it (one pass instead of ours and oneDNN's reorder); else
+/// `convolutionInputGradient` of it. The same values either way.
+private func fusedConvolutionInputGradient(_ g: ConvGeometry, _ epilogue: ConvolutionEpilogue, grad: [Float], output: [Float],
+                                           weight: [Float]) throws -> [Float] {
+    let count = g.n * g.c * g.h * g.w
+    // The kernels of our own that take the shape read our layout.
+    if count > 0, !grad.isEmpty, !DirectConvolution.takes(g), !WinogradConvolution.takes(g) {
+        var dx = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+        let done = try grad.withUnsafeBufferPointer { pg in
+            try output.withUnsafeBufferPointer { po in
+                try weight.withUnsafeBufferPointer { pw in
+                    try dx.withUnsafeMutableBufferPointer { pdx in
+                        guard let gp = pg.baseAddress, let op = po.baseAddress, let wp = pw.baseAddress, let dxp = pdx.baseAddress else { return false }
+                        return try OneDNNConvolution.inputGradient(g, weight: wp, into: dxp) { blocked, layout in
+                            epilogue.convolutionOutputGradient(gp, output: op, intoBlocked: blocked, layout, samples: g.n, channels: g.o,
+                                                               inner: g.oh * g.ow)
+                        }
+                    }
+                }
+            }
+        }
+        if done { return dx }
+    }
+    let gz = epilogue.convolutionOutputGradient(grad, output: output, outer: g.n, channels: g.o, inner: g.oh * g.ow)
+    return try convolutionInputGradient(g, gradOutput: gz, weight: weight)
 }

@@ -128,6 +128,8 @@ final class DNNLPrimitive {
     /// The threads it was planned for (OneDNNThreads).
     private let threads: Int32
     let inputs: [Argument]
+    /// Whether the first input goes into the primitive in a channel-blocked layout of ours.
+    var takesFirstInputBlocked: Bool { inputs.first.map { $0.reorder != nil && $0.blocked != nil } ?? false }
     let outputs: [Argument]
     private var owned: [dnnl_primitive_t] = []
 
@@ -187,9 +189,13 @@ final class DNNLPrimitive {
     /// creation. Blocked copies are made and dropped around the call. `what` names the operation
     /// in errors. When the first output comes out channel-blocked and `copyingOutOfBlocks` is
     /// given, that copies it to our buffer in place of oneDNN's reorder (returns true then).
+    /// When the first input goes in channel-blocked (`takesFirstInputBlocked`) and
+    /// `fillingFirstInput` is given, that writes it in oneDNN's layout, and the first input's
+    /// pointer is not read.
     @discardableResult
     func run(inputs inPointers: [UnsafeRawPointer], outputs outPointers: [UnsafeMutableRawPointer],
              copyingOutOfBlocks: ((UnsafePointer<Float>, ChannelBlockedLayout) -> Void)? = nil,
+             fillingFirstInput: ((UnsafeMutablePointer<Float>, ChannelBlockedLayout) -> Void)? = nil,
              _ what: @autoclosure () -> String) throws -> Bool {
         guard let engine = OneDNN.engine else { throw TensorError("\(what()): oneDNN has no CPU engine") }
         var memories: [dnnl_memory_t] = []
@@ -228,7 +234,13 @@ final class DNNLPrimitive {
         }
 
         var args: [dnnl_exec_arg_t] = []
-        for (a, pointer) in zip(self.inputs, inPointers) {
+        for (k, (a, pointer)) in zip(self.inputs, inPointers).enumerated() {
+            if k == 0, let fill = fillingFirstInput, a.reorder != nil, let layout = a.blocked {
+                let innerBuffer = try buffer(a.innerBytes)
+                fill(innerBuffer.assumingMemoryBound(to: Float.self), layout)
+                args.append(dnnl_exec_arg_t(arg: a.id, memory: try memory(a.inner, innerBuffer)))
+                continue
+            }
             let user = try memory(a.plain, UnsafeMutableRawPointer(mutating: pointer))
             guard let reorder = a.reorder else { args.append(dnnl_exec_arg_t(arg: a.id, memory: user)); continue }
             let inner = try memory(a.inner, try buffer(a.innerBytes))

@@ -42,6 +42,19 @@ enum OneDNNConvolution {
         return true
     }
 
+    /// dx into `dx` (N, C, H, W) from dy made by `fill` straight into oneDNN's blocked layout;
+    /// false when oneDNN does not take dy blocked for this shape (nothing is run then).
+    static func inputGradient(_ g: ConvGeometry, weight: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>,
+                              fillingGradOutput fill: (UnsafeMutablePointer<Float>, ChannelBlockedLayout) -> Void) throws -> Bool {
+        guard let p = primitive(g, .inputGradient, bias: false), p.takesFirstInputBlocked else { return false }
+        // dy's own pointer is not read: `fill` writes dy.
+        try withoutActuallyEscaping(fill) { fill in
+            try p.run(inputs: [UnsafeRawPointer(weight), UnsafeRawPointer(weight)], outputs: [UnsafeMutableRawPointer(dx)],
+                      fillingFirstInput: fill, "conv2d backward (input)")
+        }
+        return true
+    }
+
     /// dw (and db when `db` is given) from x and dy.
     static func weightGradient(_ g: ConvGeometry, x: UnsafePointer<Float>, gradOutput: UnsafePointer<Float>,
                                into dw: UnsafeMutablePointer<Float>, bias db: UnsafeMutablePointer<Float>?) throws -> Bool {
