@@ -5,7 +5,7 @@ import Tensor
 /// `blas_kernel` (the OpenBLAS kernel, e.g. `Haswell`), `blas_kernel_chosen_by` (`OpenBLAS`,
 /// `user` when OPENBLAS_CORETYPE was set, or `smia-lua` when the host replaced OpenBLAS's
 /// generic kernel, then named by `blas_kernel_replaced`), `threads`, `thread_wait` (how they wait
-/// between parallel regions: `passive`, `active`, ...), and `cpu`, the list of
+/// between parallel regions, as EngineConfiguration.threadWait says), and `cpu`, the list of
 /// the CPU's vector features (`avx2`, `fma`, `avx512`, ...); `onednn` (its version, or `off`
 /// when SMIA_ONEDNN=0) and `onednn_isa`, the instruction set oneDNN's kernels run on here.
 let configFunction: LuaBody = { a in

@@ -5,9 +5,9 @@ import Glibc
 import Tensor
 
 // Both need a re-execution to apply; the BLAS kernel's carries the wait policy along.
-let waitPolicySet = OpenMPWaitPolicy.setIfUnset()
+let waitVariablesSet = OpenMPWaitPolicy.setIfUnset()
 BLASCoreSelection.reexecuteIfBetterKernel()
-if waitPolicySet { OpenMPWaitPolicy.reexecute() }
+if !waitVariablesSet.isEmpty { OpenMPWaitPolicy.reexecute(undoing: waitVariablesSet) }
 BufferReuse.enable()
 
 if let text = getenv(EngineThreads.variable).map({ String(cString: $0) }), EngineThreads.parse(text) == nil {

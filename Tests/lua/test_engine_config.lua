@@ -44,18 +44,20 @@ function tests.config_describes_the_engine()
   assert(type(c.onednn_isa) == "string" and #c.onednn_isa > 0, "onednn_isa")
 end
 
--- oneDNN's OpenMP threads sleep between convolutions rather than spin (unless the user says).
--- smia.config().thread_wait and `smia-lua -v` say which.
-function tests.openmp_threads_wait_passively()
-  local code = H.quote("io.write(os.getenv('OMP_WAIT_POLICY'), ' ', smia.config().thread_wait)")
+-- OpenMP's threads spin briefly and then sleep between parallel regions, unless the user says
+-- otherwise; smia.config().thread_wait and `smia-lua -v` say which.
+function tests.openmp_threads_spin_briefly_then_sleep()
+  local code = H.quote("io.write(tostring(os.getenv('OMP_WAIT_POLICY')), ' ', tostring(os.getenv('GOMP_SPINCOUNT')), ' | ', smia.config().thread_wait)")
   local out, err = run("-e " .. code)
-  H.eq(out, "passive passive", err)
+  H.eq(out, "passive 1000 | spin 1000 rounds, then sleep", err)
   out, err = run("-e " .. code, { OMP_WAIT_POLICY = "active" })
-  H.eq(out, "active active", err)
-  out, err = run("-e " .. code, { GOMP_SPINCOUNT = "1000" })
-  H.eq(out, "passive passive, spin count 1000", err)
+  H.eq(out, "active nil | spin", err)
+  out, err = run("-e " .. code, { OMP_WAIT_POLICY = "passive" })
+  H.eq(out, "passive nil | sleep at once", err)
+  out, err = run("-e " .. code, { GOMP_SPINCOUNT = "0" })
+  H.eq(out, "passive 0 | sleep at once", err)
   out, err = run("-v")
-  assert(out:find("(waiting passive)", 1, true), out .. err)
+  assert(out:find("(between tasks: spin 1000 rounds, then sleep)", 1, true), out .. err)
 end
 
 function tests.threads_from_the_option_and_the_variable()
