@@ -10,7 +10,7 @@
 // step at batch 16, against sleeping at once:
 // - quiet: detector 13.7 -> 11.0 ms, U-Net 25.6 -> 21.3 ms, ResNet-18 input gradient unchanged;
 // - beside two busy processes: detector 14.8 -> 17-21 ms, U-Net 28.7 -> 32 ms, ResNet-18 input
-//   gradient 0.67 -> 0.69-0.75 s; OpenMP's own spinning was 1.4-2.5 times slower there.
+//   gradient 0.67 -> 0.69-0.75 s; OpenMP's own spinning was 1.2-2.5 times slower there.
 // Small work runs on one thread in any case (OneDNNThreads.swift, `parallelThreshold`).
 //
 // libgomp reads the variables when it loads, before main, so setting them takes a
