@@ -3,10 +3,11 @@ import CDNNL
 /// How many threads a oneDNN primitive runs on: all of the engine's, except for small work,
 /// which runs on the calling thread alone.
 ///
-/// oneDNN's threads are OpenMP's, and the host lets them sleep as soon as a parallel region ends
-/// (OpenMPWaitPolicy.swift), so every region pays for waking a core: about 50 µs on the 2-core
-/// virtual machines measured, where a small network's reorders took 1-18 µs alone and 55-80 µs on
-/// two threads, and its convolutions under a few million multiply-adds gained nothing or lost.
+/// oneDNN's threads are OpenMP's, and the host lets them sleep soon after a parallel region ends
+/// (after a brief spin, OpenMPWaitPolicy.swift), so a region may pay for waking a core: about
+/// 50 µs on the 2-core virtual machines measured, where, with the threads sleeping at once, a
+/// small network's reorders took 1-18 µs alone and 55-80 µs on two threads, and its convolutions
+/// under a few million multiply-adds gained nothing or lost.
 /// The detector's attack step ran 150 such regions. On one thread a forward pass or an input
 /// gradient gives the same values (each output is summed by one thread whatever the split); a
 /// weight gradient may round differently, as it does between any two thread counts.
