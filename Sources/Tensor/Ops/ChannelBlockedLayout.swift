@@ -25,6 +25,21 @@ struct ChannelBlockedLayout {
         self.block = block
         sampleStride = Int(b.strides.0)
     }
+
+    /// Runs `body` for each sample and block of channels of a (samples, channels, inner) tensor,
+    /// across the cores, with the block's offset in this layout, its first channel, the channels
+    /// it holds (fewer in a padded last block) and its offset in our (N, C, H, W) layout.
+    func forEachBlock(samples: Int, channels: Int, inner: Int,
+                      _ body: (_ blockedOffset: Int, _ firstChannel: Int, _ channels: Int, _ plainOffset: Int) -> Void) {
+        let blocks = (channels + block - 1) / block
+        parallelRanges(samples * blocks, cost: block * inner) { tasks in
+            for task in tasks {
+                let (n, b) = task.quotientAndRemainder(dividingBy: blocks)
+                let c0 = b * block
+                body(n * sampleStride + b * inner * block, c0, Swift.min(block, channels - c0), (n * channels + c0) * inner)
+            }
+        }
+    }
 }
 
 extension ConvolutionEpilogue {
@@ -33,19 +48,14 @@ extension ConvolutionEpilogue {
     /// (channel_blocks.c; the values of `apply(to:)`, to the bit: the same arithmetic per value).
     func apply(fromBlocked blocked: UnsafePointer<Float>, _ layout: ChannelBlockedLayout, into out: UnsafeMutablePointer<Float>,
                samples: Int, channels: Int, inner: Int) {
-        let block = layout.block, sampleStride = layout.sampleStride, relu = self.relu
-        let blocks = (channels + block - 1) / block
+        let block = Int32(layout.block), relu = self.relu
         let scale = batchNorm?.scale, shift = batchNorm?.shift
         withOptionalPointer(residual) { residual in
             withOptionalPointer(scale) { scale in
                 withOptionalPointer(shift) { shift in
-                    parallelRanges(samples * blocks, cost: block * inner) { tasks in
-                        for task in tasks {
-                            let (n, b) = task.quotientAndRemainder(dividingBy: blocks)
-                            let c0 = b * block, rows = Swift.min(block, channels - c0), start = (n * channels + c0) * inner
-                            smia_unblock_channels(blocked + n * sampleStride + b * inner * block, out + start, Int32(block), Int32(rows),
-                                                  inner, scale.map { $0 + c0 }, shift.map { $0 + c0 }, residual.map { $0 + start }, relu)
-                        }
+                    layout.forEachBlock(samples: samples, channels: channels, inner: inner) { blockedOffset, c0, rows, start in
+                        smia_unblock_channels(blocked + blockedOffset, out + start, block, Int32(rows),
+                                              inner, scale.map { $0 + c0 }, shift.map { $0 + c0 }, residual.map { $0 + start }, relu)
                     }
                 }
             }
@@ -60,16 +70,11 @@ extension ConvolutionEpilogue {
     /// channels zero.
     func convolutionOutputGradient(_ g: UnsafePointer<Float>, output: UnsafePointer<Float>, intoBlocked blocked: UnsafeMutablePointer<Float>,
                                    _ layout: ChannelBlockedLayout, samples: Int, channels: Int, inner: Int) {
-        let block = layout.block, sampleStride = layout.sampleStride, mask = relu
-        let blocks = (channels + block - 1) / block
+        let block = Int32(layout.block), mask = relu
         withOptionalPointer(batchNorm?.scale) { scale in
-            parallelRanges(samples * blocks, cost: block * inner) { tasks in
-                for task in tasks {
-                    let (n, b) = task.quotientAndRemainder(dividingBy: blocks)
-                    let c0 = b * block, rows = Swift.min(block, channels - c0), start = (n * channels + c0) * inner
-                    smia_block_channels_gradient(g + start, output + start, blocked + n * sampleStride + b * inner * block, Int32(block),
-                                                 Int32(rows), inner, scale.map { $0 + c0 }, mask)
-                }
+            layout.forEachBlock(samples: samples, channels: channels, inner: inner) { blockedOffset, c0, rows, start in
+                smia_block_channels_gradient(g + start, output + start, blocked + blockedOffset, block,
+                                             Int32(rows), inner, scale.map { $0 + c0 }, mask)
             }
         }
     }
