@@ -46,11 +46,7 @@ extension Module {
         var y = x, i = 0
         while i < chain.count {
             if let fused = FusedConvolution.at(i, of: modules) {
-                do {
-                    y = try fused(y)
-                } catch let error as TensorError {
-                    throw TensorError("\(typeName).\(chain[i].name) (\(fused.conv.typeName)): \(error.message)")
-                }
+                y = try runFused(fused, named: chain[i].name, y)
                 i += fused.length
             } else {
                 y = try run(chain[i].module, named: chain[i].name, y)
@@ -68,13 +64,19 @@ extension Module {
            let g = try? ConvGeometry(input: x.shape, weight: conv.module.weight.shape, options: conv.module.options, op: "conv2d"),
            identity.shape == [g.n, g.o, g.oh, g.ow] {
             let fused = FusedConvolution(conv: chain.conv, batchNorm: chain.batchNorm, relu: true)
-            do {
-                return try fused(x, adding: identity)
-            } catch let error as TensorError {
-                throw TensorError("\(typeName).\(conv.name) (\(conv.module.typeName)): \(error.message)")
-            }
+            return try runFused(fused, named: conv.name, x, adding: identity)
         }
         let y = try run(batchNorm.module, named: batchNorm.name, run(conv.module, named: conv.name, x))
         return try (y + identity).relu()
+    }
+
+    /// `fused` on `x` (with `residual` added before the ReLU when given); an error names the
+    /// convolution, `name` in this module.
+    private func runFused(_ fused: FusedConvolution, named name: String, _ x: Tensor, adding residual: Tensor? = nil) throws -> Tensor {
+        do {
+            return try fused(x, adding: residual)
+        } catch let error as TensorError {
+            throw TensorError("\(typeName).\(name) (\(fused.conv.typeName)): \(error.message)")
+        }
     }
 }
