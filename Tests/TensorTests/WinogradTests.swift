@@ -4,18 +4,25 @@ import XCTest
 /// The input gradient of 3×3 convolutions by Winograd's method: against finite differences, and
 /// against the other kernels on small shapes and on a ResNet-sized layer.
 final class WinogradTests: XCTestCase {
-    private let defaultMinimum = WinogradConvolution.minimumChannels
+    private let defaults = (WinogradConvolution.minimumChannels, WinogradConvolution.minimumChannelTiles)
 
     override func tearDown() {
         WinogradConvolution.enabled = true
-        WinogradConvolution.minimumChannels = defaultMinimum
+        (WinogradConvolution.minimumChannels, WinogradConvolution.minimumChannelTiles) = defaults
+    }
+
+    /// Every shape through this path, however small.
+    private func takeAllShapes() {
+        (WinogradConvolution.minimumChannels, WinogradConvolution.minimumChannelTiles) = (1, 1)
     }
 
     private static func opts(_ padding: Int) -> Conv2dOptions { Conv2dOptions(padding: (padding, padding)) }
 
-    /// Odd and even sides (tiles cut off at the edge), and every padding the path takes.
+    /// Odd and even sides (tiles cut off at the edge), every padding the path takes, and rows of
+    /// 4 tiles and more (the vector code) with tiles left over (the scalar code).
     private let shapes: [(input: [Int], weight: [Int], padding: Int)] = [
         ([2, 3, 5, 5], [4, 3, 3, 3], 1),
+        ([1, 2, 13, 22], [3, 2, 3, 3], 1),
         ([1, 2, 6, 7], [3, 2, 3, 3], 0),
         ([2, 2, 4, 5], [2, 2, 3, 3], 2),
         ([1, 5, 9, 8], [6, 5, 3, 3], 1),
@@ -23,7 +30,7 @@ final class WinogradTests: XCTestCase {
     ]
 
     func testInputGradientsByFiniteDifferences() {
-        WinogradConvolution.minimumChannels = 1
+        takeAllShapes()
         for (i, s) in shapes.enumerated() {
             let x = Make.normal(s.input, seed: UInt64(40 + i)), w = Make.normal(s.weight, seed: UInt64(50 + i), scale: 0.5)
             let b = Make.normal([s.weight[0]], seed: UInt64(60 + i))
@@ -49,7 +56,7 @@ final class WinogradTests: XCTestCase {
         return (both[0], both[1])
     }
 
-    /// Rounding differs by a few units in the last place of the terms summed: 16 values of the
+    /// Rounding differs by a few units in the last place of the terms summed: 36 values of the
     /// transforms around a product of `channels` terms, relative to the largest gradient.
     private func assertAgree(_ a: [Float], _ b: [Float], channels: Int, _ label: String) {
         let scale = b.map(abs).max() ?? 0
@@ -59,7 +66,7 @@ final class WinogradTests: XCTestCase {
     }
 
     func testSmallShapesAgreeWithTheOtherKernels() throws {
-        WinogradConvolution.minimumChannels = 1
+        takeAllShapes()
         for (i, s) in shapes.enumerated() {
             let x = Make.normal(s.input, seed: UInt64(10 + i)), w = Make.normal(s.weight, seed: UInt64(20 + i), scale: 0.5)
             let g = try inputGradients(x, w, padding: s.padding, seed: UInt64(30 + i))
@@ -67,17 +74,27 @@ final class WinogradTests: XCTestCase {
         }
     }
 
-    /// A layer of ResNet-18's third stage at the default threshold.
+    /// A layer of ResNet-18's third stage at the default thresholds (batch 8: 128 tiles).
     func testAResNetLayerAgreesWithTheOtherKernels() throws {
-        let x = Make.normal([2, 128, 14, 14], seed: 70), w = Make.normal([128, 128, 3, 3], seed: 71, scale: 0.05)
+        let x = Make.normal([8, 128, 14, 14], seed: 70), w = Make.normal([128, 128, 3, 3], seed: 71, scale: 0.05)
         let g = try inputGradients(x, w, padding: 1, seed: 72)
         assertAgree(g.winograd, g.other, channels: 128, "128 channels, 14x14")
+        XCTAssertTrue(g.winograd != g.other, "the rounding of Winograd's method, so this path ran")
+    }
+
+    /// A layer of ResNet-18's first stage at the default thresholds: one image at a time, rows of
+    /// 14 tiles.
+    func testImagesInGroupsAgreeWithTheOtherKernels() throws {
+        let x = Make.normal([3, 64, 56, 56], seed: 73), w = Make.normal([64, 64, 3, 3], seed: 74, scale: 0.05)
+        let g = try inputGradients(x, w, padding: 1, seed: 75)
+        assertAgree(g.winograd, g.other, channels: 64, "64 channels, 56x56, 3 images")
+        XCTAssertTrue(g.winograd != g.other, "the rounding of Winograd's method, so this path ran")
     }
 
     /// The transformed filters are kept between calls; weights changed in place must not meet
     /// the filters of their old values.
     func testWeightsChangedInPlaceGiveNewGradients() throws {
-        WinogradConvolution.minimumChannels = 1
+        takeAllShapes()
         let x = Make.normal([1, 2, 6, 6], seed: 80), w = Make.normal([2, 2, 3, 3], seed: 81)
         let before = try inputGradients(x, w, padding: 1, seed: 82)
         try w.assign(try w * 2)
