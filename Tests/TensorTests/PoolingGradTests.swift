@@ -91,6 +91,9 @@ final class PoolingGradTests: XCTestCase {
         ("non-square", [1, 2, 5, 6], Pool2dOptions(kernel: (2, 3), stride: (1, 2), padding: (1, 1))),
         ("k3 s2 p1 many inner windows", [2, 2, 9, 7], Pool2dOptions(kernel: (3, 3), stride: (2, 2), padding: (1, 1))),
         ("whole image", [2, 2, 3, 4], Pool2dOptions(kernel: (3, 4))),
+        // Rows wide enough for blocks of eight windows at a time, and windows left over.
+        ("k3 s2 p1 wide rows", [1, 2, 7, 45], Pool2dOptions(kernel: (3, 3), stride: (2, 2), padding: (1, 1))),
+        ("k2 s2 wide rows", [1, 2, 4, 40], Pool2dOptions(kernel: (2, 2))),
     ]
 
     static let adaptiveCases: [(String, [Int], (Int, Int))] = [
@@ -149,6 +152,42 @@ final class PoolingGradTests: XCTestCase {
             let x = Make.normal(shape, seed: UInt64(80 + i))
             let ref = Self.naiveAdaptiveAvgPool(x, size.0, size.1)
             assertValues(try Tensor.adaptiveAvgPool2d(x, outputSize: size), ref.0, ref.1, accuracy: 1e-6, "adaptive \(name)")
+        }
+    }
+
+    /// Windows with ties and NaN, in rows wide enough for eight windows at a time: the first
+    /// largest value in row order wins and a NaN wins over any number (PyTorch's rule), in the
+    /// values and in where the gradient goes.
+    func testTiesAndNaNInWideRows() throws {
+        let shape = [1, 2, 6, 44]
+        var values = (0..<(2 * 6 * 44)).map { Float(($0 * 7919) % 5) }
+        for i in [3 * 44 + 9, 44 + 40, 6 * 44 + 4 * 44 + 20] { values[i] = .nan }
+        let x = Make.tensor(shape, values)
+        for o in [Pool2dOptions(kernel: (3, 3), stride: (2, 2), padding: (1, 1)), Pool2dOptions(kernel: (2, 2))] {
+            var expected: [Float] = [], winners: [Int] = []
+            let outShape = Self.windows(shape, o) { plane, rows, cols, _ in
+                var best = -Float.infinity, at = -1
+                for r in rows {
+                    for c in cols {
+                        let i = (plane * 6 + r) * 44 + c
+                        if at < 0 || (!best.isNaN && (values[i] > best || values[i].isNaN)) { (best, at) = (values[i], i) }
+                    }
+                }
+                expected.append(best)
+                winners.append(at)
+            }
+            let y = try Tensor.maxPool2d(x, o)
+            XCTAssertEqual(y.shape, outShape)
+            for (i, (v, e)) in zip(y.storage, expected).enumerated() where !(v == e || (v.isNaN && e.isNaN)) {
+                XCTFail("kernel \(o.kernel): output \(i) is \(v), expected \(e)")
+            }
+            let r = (0..<y.count).map { Float($0 + 1) }
+            let leaf = try Tensor(shape: shape, storage: values)
+            leaf.requiresGrad = true
+            let dx = try grad(of: (try Tensor.maxPool2d(leaf, o) * Make.tensor(outShape, r)).sum(), wrt: [leaf])[0].storage
+            var expectedGrad = [Float](repeating: 0, count: values.count)
+            for (k, at) in winners.enumerated() { expectedGrad[at] += r[k] }
+            XCTAssertEqual(dx, expectedGrad, "kernel \(o.kernel): where the gradient goes")
         }
     }
 

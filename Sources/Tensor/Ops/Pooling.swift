@@ -74,6 +74,39 @@ private func maxWindowWithoutNaN(_ plane: UnsafePointer<Float>, _ i: Int, _ w: I
     return (best, at)
 }
 
+/// Eight neighbouring windows of stride 2 across a row at once: the `kh`×`kw` windows
+/// starting at row `y0`, columns `x0`, `x0 + 2`, ..., `x0 + 14`, all inside the plane
+/// (x0 + 15 + kw <= w: the loads read up to one value past the last window).
+/// Each window's values in row order, the first largest winning, as `maxWindowWithoutNaN`; nil
+/// when any of them is NaN (the exact loop then decides). Columns 2l + kx of 16 loaded values
+/// are their even or odd halves.
+@inline(__always)
+private func maxWindowsStride2(_ plane: UnsafePointer<Float>, _ y0: Int, _ x0: Int, _ w: Int, _ kh: Int, _ kw: Int)
+    -> (SIMD8<Float>, SIMD8<Int32>)? {
+    let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+    var best = SIMD8<Float>(repeating: 0), at = SIMD8<Int32>(repeating: 0)
+    var nan = SIMDMask<SIMD8<Int32>>(repeating: false)
+    for ky in 0..<kh {
+        let start = (y0 + ky) * w + x0
+        let row = UnsafeRawPointer(plane + start)
+        let near = row.loadUnaligned(as: SIMD16<Float>.self)
+        let far = kw > 2 ? row.loadUnaligned(fromByteOffset: 2 * MemoryLayout<Float>.size, as: SIMD16<Float>.self) : near
+        for kx in 0..<kw {
+            let v = kx == 0 ? near.evenHalf : kx == 1 ? near.oddHalf : far.evenHalf
+            let index = lanes &+ Int32(truncatingIfNeeded: start + kx)
+            nan .|= v .!= v
+            if ky == 0 && kx == 0 {
+                (best, at) = (v, index)
+            } else {
+                let larger = v .> best
+                best.replace(with: v, where: larger)
+                at.replace(with: index, where: larger)
+            }
+        }
+    }
+    return any(nan) ? nil : (best, at)
+}
+
 extension Tensor {
     public static func maxPool2d(_ x: Tensor, _ o: Pool2dOptions) throws -> Tensor {
         let (oh, ow) = try o.check(x.shape, op: "max_pool2d")
@@ -94,7 +127,21 @@ extension Tensor {
                                 let y0 = y * sh - ph
                                 let ys = Swift.max(0, y0), ye = Swift.min(h, y0 + kh)
                                 let rowInside = y0 >= 0 && y0 + kh <= h
-                                for xo in 0..<ow {
+                                // Stride 2 (ResNet's first pooling, the small CNNs'): blocks of
+                                // eight windows inside the plane starting from `vectorFirst` to
+                                // `vectorLast`, the others one at a time.
+                                let vectorized = rowInside && sw == 2 && (kw == 2 || kw == 3) && w + pw >= 15 + kw
+                                let (vectorFirst, vectorLast) = vectorized ? ((pw + 1) / 2, (w + pw - 15 - kw) / 2) : (1, 0)
+                                var xo = 0
+                                while xo < ow {
+                                    if xo >= vectorFirst, xo <= vectorLast, xo + 8 <= ow,
+                                       let (best, bestAt) = maxWindowsStride2(plane, y0, xo * 2 - pw, w, kh, kw) {
+                                        UnsafeMutableRawPointer(dst + at).storeBytes(of: best, as: SIMD8<Float>.self)
+                                        UnsafeMutableRawPointer(arg + at).storeBytes(of: bestAt, as: SIMD8<Int32>.self)
+                                        at += 8
+                                        xo += 8
+                                        continue
+                                    }
                                     let x0 = xo * sw - pw
                                     let xs = Swift.max(0, x0), xe = Swift.min(w, x0 + kw)
                                     // The first value of the window, then each later one in
@@ -115,6 +162,7 @@ extension Tensor {
                                     dst[at] = best
                                     arg[at] = Int32(truncatingIfNeeded: bestAt)
                                     at += 1
+                                    xo += 1
                                 }
                             }
                         }
