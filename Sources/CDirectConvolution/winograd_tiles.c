@@ -43,13 +43,24 @@ long smia_winograd_input_scratch(int tileRows, int tileColumns) {
     return (4L * tileRows + 2) * columns + 6 * columns;
 }
 
-void smia_winograd_input_plane(const float *x, int h, int w, int ph, int pw, int tileRows, int tileColumns,
-                               float *scratch, float *v, long stride) {
+void smia_winograd_input_plane(const float *x, const float *mask, float scale, int h, int w, int ph, int pw,
+                               int tileRows, int tileColumns, float *scratch, float *v, long stride) {
     const long rows = 4L * tileRows + 2, columns = 4L * tileColumns + 2;
     float *padded = scratch, *t = scratch + rows * columns;
-    // The plane with its zero border, as far as whole tiles reach.
+    // The plane with its zero border, as far as whole tiles reach, the rule applied on the way.
     memset(padded, 0, sizeof(float) * (size_t)(rows * columns));
-    for (int r = 0; r < h; r++) memcpy(padded + (r + ph) * columns + pw, x + (long)r * w, sizeof(float) * (size_t)w);
+    for (int r = 0; r < h; r++) {
+        const float *source = x + (long)r * w;
+        float *target = padded + (r + ph) * columns + pw;
+        if (!mask && scale == 1) {
+            memcpy(target, source, sizeof(float) * (size_t)w);
+        } else if (!mask) {
+            for (int j = 0; j < w; j++) target[j] = source[j] * scale;
+        } else {
+            const float *m = mask + (long)r * w;
+            for (int j = 0; j < w; j++) target[j] = (source[j] * (m[j] > 0 ? 1.0f : 0.0f)) * scale;
+        }
+    }
 
     for (int tileRow = 0; tileRow < tileRows; tileRow++) {
         const float *d = padded + 4L * tileRow * columns;

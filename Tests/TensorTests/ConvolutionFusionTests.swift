@@ -6,7 +6,13 @@ import XCTest
 /// by one, with oneDNN and with the kernels of our own, and its gradients against finite
 /// differences.
 final class ConvolutionFusionTests: XCTestCase {
-    override func tearDown() { OneDNN.enabled = true }
+    private let winogradDefaults = (WinogradConvolution.minimumChannels, WinogradConvolution.minimumChannelTiles)
+
+    override func tearDown() {
+        OneDNN.enabled = true
+        WinogradConvolution.enabled = true
+        (WinogradConvolution.minimumChannels, WinogradConvolution.minimumChannelTiles) = winogradDefaults
+    }
 
     /// A batch norm with running statistics, weight and bias away from their defaults.
     private func batchNorm(_ channels: Int, seed: UInt64) throws -> BatchNorm2d {
@@ -140,6 +146,39 @@ final class ConvolutionFusionTests: XCTestCase {
                 XCTAssert(inputOnly[1].storage == b[1].storage && inputOnly[2].storage == b[2].storage,
                           "\(what): the input and identity gradients alone differ")
             }
+        }
+    }
+
+    /// Winograd's input gradient applies the fused layers' rule (ReLU's mask, the batch norm's
+    /// scale) as it reads the output gradient: the same bits as the rule applied first, as the
+    /// layers one by one do, with and without a residual. Small shapes, with the thresholds
+    /// lowered so this path takes them; the gradients differ from the other kernels' by
+    /// rounding, which shows the path ran.
+    func testWinogradInputGradientOfTheFusedLayersEqualsTheLayersOneByOne() throws {
+        (WinogradConvolution.minimumChannels, WinogradConvolution.minimumChannelTiles) = (1, 1)
+        for (c, o, size, withBatchNorm, relu, withResidual) in [(4, 8, 9, true, true, false), (6, 12, 11, true, true, true),
+                                                                  (4, 8, 9, false, true, false), (4, 8, 9, true, false, true)] {
+            let conv = try Conv2d(inChannels: c, outChannels: o, kernelSize: (3, 3), padding: (1, 1), bias: false)
+            let bn = try batchNorm(o, seed: 41)
+            bn.eval()
+            let x = Make.normal([2, c, size, size], seed: 42), identity = Make.normal([2, o, size, size], seed: 43)
+            x.requiresGrad = true
+            let what = "\(c) to \(o) channels, batch norm \(withBatchNorm), relu \(relu), residual \(withResidual)"
+            let norm = EvalBatchNorm(runningMean: bn.runningMean, runningVar: bn.runningVar, weight: bn.weight, bias: bn.bias, eps: bn.eps)
+            var inputGradients: [[Float]] = []
+            for winograd in [true, false] {
+                WinogradConvolution.enabled = winograd
+                let fused = try Tensor.conv2d(x, weight: conv.weight, bias: nil, options: Conv2dOptions(padding: (1, 1)),
+                                              batchNorm: withBatchNorm ? norm : nil, residual: withResidual ? identity : nil, relu: relu)
+                var y = try conv.forward(x)
+                if withBatchNorm { y = try bn.forward(y) }
+                if withResidual { y = try y + identity }
+                if relu { y = try y.relu() }
+                let a = try valueAndGradients(fused, x, [])[1], b = try valueAndGradients(y, x, [])[1]
+                XCTAssert(a.storage == b.storage, "\(what), Winograd \(winograd): the input gradients differ")
+                inputGradients.append(a.storage)
+            }
+            XCTAssert(inputGradients[0] != inputGradients[1], "\(what): Winograd's rounding, so its path ran")
         }
     }
 

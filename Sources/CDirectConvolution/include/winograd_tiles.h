@@ -9,10 +9,12 @@
 /// The bytes of scratch `smia_winograd_input_plane` needs, in floats.
 long smia_winograd_input_scratch(int tileRows, int tileColumns);
 
-/// V = B^T d B for every tile of the plane `x` (h x w), read as if padded by `ph` rows above and
-/// `pw` columns on the left and by zeros wherever the tiles reach past it.
-void smia_winograd_input_plane(const float *x, int h, int w, int ph, int pw, int tileRows, int tileColumns,
-                               float *scratch, float *v, long stride);
+/// V = B^T d B for every tile of the plane d = `x` (h x w), read as if padded by `ph` rows above
+/// and `pw` columns on the left and by zeros wherever the tiles reach past it. With a fused
+/// layer's rule: d = (x * [mask > 0]) * scale when `mask` is given (ReLU's rule, `mask` the
+/// layer's output laid out as `x`), else x * scale (exactly x when `scale` is 1).
+void smia_winograd_input_plane(const float *x, const float *mask, float scale, int h, int w, int ph, int pw,
+                               int tileRows, int tileColumns, float *scratch, float *v, long stride);
 
 /// The bytes of scratch `smia_winograd_output_plane` needs, in floats.
 long smia_winograd_output_scratch(int tileColumns);

@@ -194,23 +194,30 @@ private func fusedConvolutionForward(_ g: ConvGeometry, x: [Float], weight: [Flo
 }
 
 /// The input gradient of the fused convolution from the gradient `grad` of its result `output`:
-/// on oneDNN, where it takes the convolution's output gradient in its channel-blocked layout,
-/// that gradient is made straight in it (one pass instead of ours and oneDNN's reorder); else
-/// `convolutionInputGradient` of it. The same values either way.
+/// by Winograd's method where it takes the shape, the epilogue's rule applied as it reads the
+/// tiles; on oneDNN, where it takes the convolution's output gradient in its channel-blocked
+/// layout, that gradient is made straight in it (one pass instead of ours and oneDNN's
+/// reorder); else `convolutionInputGradient` of it. The same values every way.
 private func fusedConvolutionInputGradient(_ g: ConvGeometry, _ epilogue: ConvolutionEpilogue, grad: [Float], output: [Float],
                                            weight: [Float]) throws -> [Float] {
     let count = g.n * g.c * g.h * g.w
-    // The kernels of our own that take the shape read our layout.
-    if count > 0, !grad.isEmpty, !DirectConvolution.takes(g), !WinogradConvolution.takes(g) {
+    // The direct kernel reads our layout and takes the gradient made below.
+    if count > 0, !grad.isEmpty, !DirectConvolution.takes(g) {
         var dx = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
         let done = try grad.withUnsafeBufferPointer { pg in
             try output.withUnsafeBufferPointer { po in
                 try weight.withUnsafeBufferPointer { pw in
-                    try dx.withUnsafeMutableBufferPointer { pdx in
-                        guard let gp = pg.baseAddress, let op = po.baseAddress, let wp = pw.baseAddress, let dxp = pdx.baseAddress else { return false }
-                        return try OneDNNConvolution.inputGradient(g, weight: wp, into: dxp) { blocked, layout in
-                            epilogue.convolutionOutputGradient(gp, output: op, intoBlocked: blocked, layout, samples: g.n, channels: g.o,
-                                                               inner: g.oh * g.ow)
+                    try withOptionalPointer(epilogue.batchNorm?.scale) { scale in
+                        try dx.withUnsafeMutableBufferPointer { pdx in
+                            guard let gp = pg.baseAddress, let op = po.baseAddress, let wp = pw.baseAddress, let dxp = pdx.baseAddress else { return false }
+                            if WinogradConvolution.takes(g) {
+                                let rule = WinogradConvolution.GradientRule(output: epilogue.relu ? op : nil, scale: scale)
+                                return try WinogradConvolution.inputGradient(g, gradOutput: gp, weight: wp, into: dxp, rule: rule)
+                            }
+                            return try OneDNNConvolution.inputGradient(g, weight: wp, into: dxp) { blocked, layout in
+                                epilogue.convolutionOutputGradient(gp, output: op, intoBlocked: blocked, layout, samples: g.n, channels: g.o,
+                                                                   inner: g.oh * g.ow)
+                            }
                         }
                     }
                 }

@@ -45,15 +45,25 @@ public enum WinogradConvolution {
             && g.ph <= 2 && g.pw <= 2 && min(g.c, g.o) >= minimumChannels && min(g.c, g.o) * tiles >= minimumChannelTiles
     }
 
-    /// dx from dy, into `dx` (N, C, H, W): the convolution of dy with the flipped filters, their
-    /// in- and out-channels swapped, padded by 2 minus the forward padding.
+    /// A fused layer's rule for the gradient of its result, applied to dy as the tiles are read
+    /// (ConvolutionEpilogue.convolutionOutputGradient): times ReLU's mask `output > 0` when
+    /// `output` (the layer's result, laid out as dy) is given, then times the batch norm's
+    /// `scale` per channel when given.
+    struct GradientRule {
+        let output: UnsafePointer<Float>?
+        let scale: UnsafePointer<Float>?
+    }
+
+    /// dx from dy, into `dx` (N, C, H, W): the convolution of dy (after `rule`, when given) with
+    /// the flipped filters, their in- and out-channels swapped, padded by 2 minus the forward
+    /// padding.
     static func inputGradient(_ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
-                              into dx: UnsafeMutablePointer<Float>) throws -> Bool {
+                              into dx: UnsafeMutablePointer<Float>, rule: GradientRule? = nil) throws -> Bool {
         guard takes(g) else { return false }
         let filters = WinogradFilterCache.shared.filters(weight, outChannels: g.o, inChannels: g.c)
         try filters.withUnsafeBufferPointer { u in
             try run(Plan(n: g.n, inChannels: g.o, h: g.oh, w: g.ow, outChannels: g.c, ph: 2 - g.ph, pw: 2 - g.pw, oh: g.h, ow: g.w),
-                    x: gradOutput, filters: u.baseAddress!, out: dx)
+                    x: gradOutput, rule: rule, filters: u.baseAddress!, out: dx)
         }
         return true
     }
@@ -107,15 +117,16 @@ public enum WinogradConvolution {
     /// How many images go through the three steps together: enough for at least this many tiles
     /// (thinner products run below OpenBLAS's speed), otherwise as many as keep the transformed
     /// tiles within this many values (2 MiB, about an L2 cache). Measured on ResNet's layers at
-    /// batch 16: one image at a time at 56² takes 15% less time than all 16 together, at 28²
-    /// four at a time take 15% less, at 7² all at once is fastest.
+    /// batch 16: one image at a time at 56² takes 20% less time than all 16 together, at 28²
+    /// four at a time take 20% less, at 7² all at once is fastest.
     private static let groupTiles = 192
     private static let groupValues = 1 << 19
 
     /// The three steps, a group of images at a time: input tiles transformed into V[ξ] (in
     /// channels × tiles), the 36 products M[ξ] = U[ξ] V[ξ] (out channels × tiles), and M turned
     /// back into outputs.
-    static func run(_ plan: Plan, x: UnsafePointer<Float>, filters: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>) throws {
+    static func run(_ plan: Plan, x: UnsafePointer<Float>, rule: GradientRule?, filters: UnsafePointer<Float>,
+                    out: UnsafeMutablePointer<Float>) throws {
         let tilesPerImage = plan.tileRows * plan.tileColumns
         let valuesPerImage = 36 * max(plan.inChannels, plan.outChannels) * tilesPerImage
         let group = min(plan.n, max(1, groupValues / valuesPerImage, (groupTiles + tilesPerImage - 1) / tilesPerImage))
@@ -132,7 +143,9 @@ public enum WinogradConvolution {
         for first in stride(from: 0, to: plan.n, by: group) {
             let part = Plan(n: min(group, plan.n - first), inChannels: c, h: plan.h, w: plan.w,
                             outChannels: o, ph: plan.ph, pw: plan.pw, oh: plan.oh, ow: plan.ow)
-            transformInput(part, x + first * c * plan.h * plan.w, into: transformedInput)
+            let offset = first * c * plan.h * plan.w
+            transformInput(part, x + offset, rule: rule.map { GradientRule(output: $0.output.map { $0 + offset }, scale: $0.scale) },
+                           into: transformedInput)
             let partTiles = part.tiles
             parallelFor(36) { xi in
                 sgemm(m: o, n: partTiles, k: c, a: filters + xi * o * c, lda: c, b: transformedInput + xi * c * partTiles,
@@ -142,8 +155,8 @@ public enum WinogradConvolution {
         }
     }
 
-    /// V = Bᵀ d B for every 6×6 input tile d, tile p of image n at V[ξ][channel][p].
-    private static func transformInput(_ plan: Plan, _ x: UnsafePointer<Float>, into v: UnsafeMutablePointer<Float>) {
+    /// V = Bᵀ d B for every 6×6 input tile d of x (after `rule`), tile p of image n at V[ξ][channel][p].
+    private static func transformInput(_ plan: Plan, _ x: UnsafePointer<Float>, rule: GradientRule?, into v: UnsafeMutablePointer<Float>) {
         let (c, tiles, perImage) = (plan.inChannels, plan.tiles, plan.tileRows * plan.tileColumns)
         let scratch = smia_winograd_input_scratch(Int32(plan.tileRows), Int32(plan.tileColumns))
         parallelRanges(plan.n * c, cost: plan.h * plan.w * 8) { planes in
@@ -151,8 +164,9 @@ public enum WinogradConvolution {
             defer { buffer.deallocate() }
             for plane in planes {
                 let (image, channel) = (plane / c, plane % c)
-                smia_winograd_input_plane(x + plane * plan.h * plan.w, Int32(plan.h), Int32(plan.w), Int32(plan.ph), Int32(plan.pw),
-                                          Int32(plan.tileRows), Int32(plan.tileColumns), buffer,
+                let at = plane * plan.h * plan.w
+                smia_winograd_input_plane(x + at, rule?.output.map { $0 + at }, rule?.scale?[channel] ?? 1, Int32(plan.h), Int32(plan.w),
+                                          Int32(plan.ph), Int32(plan.pw), Int32(plan.tileRows), Int32(plan.tileColumns), buffer,
                                           v + channel * tiles + image * perImage, c * tiles)
             }
         }
