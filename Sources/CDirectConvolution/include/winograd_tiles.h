@@ -6,7 +6,7 @@
 /// a plane has `tileRows` x `tileColumns` of them, numbered row by row, and the transformed
 /// values of point xi (0..<36) of tile p are at `v[xi * stride + p]`.
 
-/// The bytes of scratch `smia_winograd_input_plane` needs, in floats.
+/// How many floats of scratch `smia_winograd_input_plane` needs.
 long smia_winograd_input_scratch(int tileRows, int tileColumns);
 
 /// V = B^T d B for every tile of the plane d = `x` (h x w), read as if padded by `ph` rows above
@@ -16,7 +16,7 @@ long smia_winograd_input_scratch(int tileRows, int tileColumns);
 void smia_winograd_input_plane(const float *x, const float *mask, float scale, int h, int w, int ph, int pw,
                                int tileRows, int tileColumns, float *scratch, float *v, long stride);
 
-/// The bytes of scratch `smia_winograd_output_plane` needs, in floats.
+/// How many floats of scratch `smia_winograd_output_plane` needs.
 long smia_winograd_output_scratch(int tileColumns);
 
 /// Y = A^T M A for every tile of the plane, M read as `v` above, into the plane `y` (oh x ow;

@@ -101,9 +101,9 @@ public enum WinogradConvolution {
                     let (oc, ic) = (target % o, target / o)
                     let f = weight + (oc * c + ic) * 9
                     // Rotating a 3×3 filter by 180° reverses its 9 values: g'[r][s] = f[8 - 3r - s].
-                    let columns = (0..<3).map { s in filterPoints(f[8 - s], f[5 - s], f[2 - s]) }
+                    let columns = (filterPoints(f[8], f[5], f[2]), filterPoints(f[7], f[4], f[1]), filterPoints(f[6], f[3], f[0]))
                     for i in 0..<6 {
-                        let row = filterPoints(columns[0][i], columns[1][i], columns[2][i])
+                        let row = filterPoints(columns.0[i], columns.1[i], columns.2[i])
                         for j in 0..<6 { base[(i * 6 + j) * pairs + target] = row[j] }
                     }
                 }
@@ -112,8 +112,6 @@ public enum WinogradConvolution {
         }
     }
 
-    /// The three steps: input tiles transformed into V[ξ] (in channels × tiles), the 36 products
-    /// M[ξ] = U[ξ] V[ξ] (out channels × tiles), and M turned back into outputs.
     /// How many images go through the three steps together: enough for at least this many tiles
     /// (thinner products run below OpenBLAS's speed), otherwise as many as keep the transformed
     /// tiles within this many values (2 MiB, about an L2 cache). Measured on ResNet's layers at
