@@ -40,9 +40,14 @@ public enum WinogradConvolution {
     /// Whether the input gradient of the convolution of `g` runs here: 3×3 filters, stride 1,
     /// no dilation, no groups, padding of at most 2 (the gradient's padding is 2 minus it).
     static func takes(_ g: ConvGeometry) -> Bool {
-        let tiles = g.n * ((g.h + 3) / 4) * ((g.w + 3) / 4)
-        return enabled && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1
-            && g.ph <= 2 && g.pw <= 2 && min(g.c, g.o) >= minimumChannels && min(g.c, g.o) * tiles >= minimumChannelTiles
+        enabled && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.groups == 1
+            && g.ph <= 2 && g.pw <= 2 && min(g.c, g.o) >= minimumChannels && min(g.c, g.o) * gradientPlan(g).tiles >= minimumChannelTiles
+    }
+
+    /// The input gradient of the convolution of `g` as a convolution of its own: of dy (O
+    /// channels, OH × OW), padded by 2 minus the forward padding, into dx (C channels, H × W).
+    private static func gradientPlan(_ g: ConvGeometry) -> Plan {
+        Plan(n: g.n, inChannels: g.o, h: g.oh, w: g.ow, outChannels: g.c, ph: 2 - g.ph, pw: 2 - g.pw, oh: g.h, ow: g.w)
     }
 
     /// A fused layer's rule for the gradient of its result, applied to dy as the tiles are read
@@ -55,15 +60,13 @@ public enum WinogradConvolution {
     }
 
     /// dx from dy, into `dx` (N, C, H, W): the convolution of dy (after `rule`, when given) with
-    /// the flipped filters, their in- and out-channels swapped, padded by 2 minus the forward
-    /// padding.
+    /// the flipped filters, their in- and out-channels swapped (`gradientPlan`).
     static func inputGradient(_ g: ConvGeometry, gradOutput: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                               into dx: UnsafeMutablePointer<Float>, rule: GradientRule? = nil) throws -> Bool {
         guard takes(g) else { return false }
         let filters = WinogradFilterCache.shared.filters(weight, outChannels: g.o, inChannels: g.c)
         try filters.withUnsafeBufferPointer { u in
-            try run(Plan(n: g.n, inChannels: g.o, h: g.oh, w: g.ow, outChannels: g.c, ph: 2 - g.ph, pw: 2 - g.pw, oh: g.h, ow: g.w),
-                    x: gradOutput, rule: rule, filters: u.baseAddress!, out: dx)
+            try run(gradientPlan(g), x: gradOutput, rule: rule, filters: u.baseAddress!, out: dx)
         }
         return true
     }
@@ -74,10 +77,8 @@ public enum WinogradConvolution {
         let n, inChannels, h, w, outChannels, ph, pw, oh, ow: Int
         var tileRows: Int { (oh + 3) / 4 }
         var tileColumns: Int { (ow + 3) / 4 }
-        var tiles: Int { n * tileRows * tileColumns }
-        /// The input padded to whole tiles: rows and columns from -ph and -pw.
-        var paddedRows: Int { 4 * tileRows + 2 }
-        var paddedColumns: Int { 4 * tileColumns + 2 }
+        var tilesPerImage: Int { tileRows * tileColumns }
+        var tiles: Int { n * tilesPerImage }
     }
 
     /// G (a, b, c) for one column or row of a 3×3 filter: its 6 values at the points 0, ±1, ±2
@@ -125,7 +126,7 @@ public enum WinogradConvolution {
     /// back into outputs.
     static func run(_ plan: Plan, x: UnsafePointer<Float>, rule: GradientRule?, filters: UnsafePointer<Float>,
                     out: UnsafeMutablePointer<Float>) throws {
-        let tilesPerImage = plan.tileRows * plan.tileColumns
+        let tilesPerImage = plan.tilesPerImage
         let valuesPerImage = 36 * max(plan.inChannels, plan.outChannels) * tilesPerImage
         let group = min(plan.n, max(1, groupValues / valuesPerImage, (groupTiles + tilesPerImage - 1) / tilesPerImage))
         let tiles = group * tilesPerImage
@@ -155,7 +156,7 @@ public enum WinogradConvolution {
 
     /// V = Bᵀ d B for every 6×6 input tile d of x (after `rule`), tile p of image n at V[ξ][channel][p].
     private static func transformInput(_ plan: Plan, _ x: UnsafePointer<Float>, rule: GradientRule?, into v: UnsafeMutablePointer<Float>) {
-        let (c, tiles, perImage) = (plan.inChannels, plan.tiles, plan.tileRows * plan.tileColumns)
+        let (c, tiles, perImage) = (plan.inChannels, plan.tiles, plan.tilesPerImage)
         let scratch = smia_winograd_input_scratch(Int32(plan.tileRows), Int32(plan.tileColumns))
         parallelRanges(plan.n * c, cost: plan.h * plan.w * 8) { planes in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
@@ -172,7 +173,7 @@ public enum WinogradConvolution {
 
     /// Y = Aᵀ M A for every tile, into the (N, O, OH, OW) output.
     private static func transformOutput(_ plan: Plan, _ m: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let (o, tiles, perImage) = (plan.outChannels, plan.tiles, plan.tileRows * plan.tileColumns)
+        let (o, tiles, perImage) = (plan.outChannels, plan.tiles, plan.tilesPerImage)
         let scratch = smia_winograd_output_scratch(Int32(plan.tileColumns))
         parallelRanges(plan.n * o, cost: plan.oh * plan.ow * 8) { planes in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: scratch)
