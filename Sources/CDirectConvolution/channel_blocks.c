@@ -3,6 +3,7 @@
 // which every x86-64 CPU has); elsewhere, and for the last pixels, one value at a time. The
 // arithmetic is the same either way (separate multiply and add, never fused).
 #include "channel_blocks.h"
+#include "fused_gradient.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -66,13 +67,6 @@ void smia_unblock_channels(const float *blocked, float *out, int block, int chan
     }
 }
 
-static inline float through(float g, float output, const float *scale, int c, bool mask) {
-    float y = g;
-    if (mask) y = y * (output > 0 ? 1.0f : 0.0f);
-    if (scale) y = y * scale[c];
-    return y;
-}
-
 void smia_block_channels_gradient(const float *g, const float *output, float *blocked, int block, int channels, long inner,
                                   const float *scale, bool mask) {
     int firstScalar = 0;
@@ -103,14 +97,14 @@ void smia_block_channels_gradient(const float *g, const float *output, float *bl
     for (int c = 0; c < firstScalar; c++) {
         for (long p = vectorPixels; p < inner; p++) {
             long at = (long)c * inner + p;
-            blocked[p * block + c] = through(g[at], output[at], scale, c, mask);
+            blocked[p * block + c] = smia_fused_gradient(g[at], output[at], mask, scale ? scale + c : NULL);
         }
     }
 #endif
     for (int c = firstScalar; c < block; c++) {
         for (long p = 0; p < inner; p++) {
             long at = (long)c * inner + p;
-            blocked[p * block + c] = c < channels ? through(g[at], output[at], scale, c, mask) : 0;
+            blocked[p * block + c] = c < channels ? smia_fused_gradient(g[at], output[at], mask, scale ? scale + c : NULL) : 0;
         }
     }
 }

@@ -3,6 +3,7 @@
 // at a time: 4x4 transposes in SSE registers turn the tiles' columns into vectors). Elsewhere,
 // and for the last tiles of a row, one value at a time; the arithmetic is the same either way.
 #include "winograd_tiles.h"
+#include "fused_gradient.h"
 
 #include <string.h>
 
@@ -54,11 +55,9 @@ void smia_winograd_input_plane(const float *x, const float *mask, float scale, i
         float *target = padded + (r + ph) * columns + pw;
         if (!mask && scale == 1) {
             memcpy(target, source, sizeof(float) * (size_t)w);
-        } else if (!mask) {
-            for (int j = 0; j < w; j++) target[j] = source[j] * scale;
         } else {
-            const float *m = mask + (long)r * w;
-            for (int j = 0; j < w; j++) target[j] = (source[j] * (m[j] > 0 ? 1.0f : 0.0f)) * scale;
+            const float *m = mask ? mask + (long)r * w : source;  // read only when `mask`
+            for (int j = 0; j < w; j++) target[j] = smia_fused_gradient(source[j], m[j], mask != NULL, &scale);
         }
     }
 
