@@ -2,10 +2,11 @@
 /// spread over the cores once they are long enough to pay for the threads.
 
 /// Below this many values a loop runs on the calling thread: waking a core costs more than
-/// the loop. Measured on a 2-core virtual machine, where a wake-up takes about 50 µs: a quarter
-/// of a million values (a few tens of µs per pass on one core) is where a second thread starts
-/// to pay; at 2^15 the detector's attack step spent a sixth of its time waking threads.
-let parallelThreshold = 1 << 18
+/// the loop. Measured on a 2-core virtual machine: since the threads spin briefly between
+/// regions, two threads pay from 2^15 values on (ResNet's global average pooling of 8x512x7x7,
+/// 2^17.6 values, took 17 µs instead of 30, and the U-Net and detector steps were unchanged).
+/// 2^17 keeps the regions fewer where a busy machine makes each one wait on a taken core.
+let parallelThreshold = 1 << 17
 
 /// An array of `count` floats that `fill` must write entirely: a kernel that writes every value
 /// need not pay for zeroing them first.
