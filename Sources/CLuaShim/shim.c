@@ -75,6 +75,7 @@ int smia_load_string(lua_State *L, const char *code, size_t length, const char *
 }
 
 void smia_gc_collect(lua_State *L) { lua_gc(L, LUA_GCCOLLECT, 0); }
+void smia_gc_step(lua_State *L) { lua_gc(L, LUA_GCSTEP, 0); }
 int smia_gc_count_kb(lua_State *L) { return lua_gc(L, LUA_GCCOUNT, 0); }
 
 int smia_upvalueindex(int i) { return lua_upvalueindex(i); }

@@ -87,6 +87,7 @@ enum LuaRegistry {
             pushString(L, "smia: unknown native function #\(id)")
             return dispatchError
         }
+        NativeMemory.collectIfDue(L)
         let entry = entries[id]
         let args = LuaArgs(L, name: entry.name, isMethod: entry.isMethod)
         do {

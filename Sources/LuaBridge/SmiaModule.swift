@@ -11,9 +11,9 @@ import Tensor
 /// `smia.train` and `smia.eval`; and at the top:
 /// `smia.clock()` (wall-clock seconds), `smia.seed(n)` (parameter initialization, dropout and
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
-/// and returns its results), `smia.memory()` (resident bytes of the process, and bytes in use by
-/// Lua) and `smia.gc_threshold([bytes])` (native bytes handed to Lua between forced full
-/// collections; returns the previous value); `smia.system()` ({threads, blas, kernel}: the cores
+/// and returns its results), `smia.memory()` (resident bytes of the process, bytes in use by
+/// Lua, native bytes of the tensors Lua holds) and `smia.gc_threshold([bytes])` (growth of those
+/// native bytes that forces a full collection; returns the previous value); `smia.system()` ({threads, blas, kernel}: the cores
 /// kernels use, OpenBLAS's configuration and CPU kernel); `smia.stop_on_signals()` (from then on SIGINT and
 /// SIGTERM only set a flag, a second one ends the process) and `smia.stop_requested()` (whether
 /// one came: long loops, such as smia.eval's batches, end early to save what is done);
@@ -133,7 +133,8 @@ private let topLevel: [(String, LuaBody)] = [
     ("memory", { a in
         a.push(Double(NativeMemory.residentBytes() ?? 0))
         a.push(Double(smia_gc_count_kb(a.L)) * 1024)
-        return 2
+        a.push(Double(NativeMemory.heldBytes))
+        return 3
     }),
     ("options_read", OptionCatalog.read),
     ("gc_threshold", { a in

@@ -1,5 +1,6 @@
--- Lua's collector sees a few bytes per tensor; the bridge counts the native bytes and forces a
--- full collection past a threshold, so a loop making a 1 MiB tensor per iteration stays flat.
+-- Lua's collector sees a few bytes per tensor; the bridge counts the native bytes Lua holds,
+-- runs young collections as they are handed out and forces a full collection past a threshold,
+-- so a loop making a 1 MiB tensor per iteration stays flat.
 local T = smia.tensor
 
 local MiB = 1024 * 1024
@@ -48,6 +49,37 @@ return {
     end
     local growth = (peak - base) / MiB
     assert(growth < 300, ("resident size grew by %.0f MiB over 300 recorded forward passes"):format(growth))
+  end,
+
+  dropped_results_are_freed_before_the_next_call = function()
+    -- A young collection as the next native call starts frees the result the loop dropped, so
+    -- the bytes Lua holds stay at a few results, far below the full collection's threshold.
+    local x = T.rand({2 * MiB}, 1) -- 8 MiB
+    collectgarbage("collect")
+    local _, _, base = smia.memory()
+    local most = 0
+    for _ = 1, 40 do
+      local y = x * 2
+      local _, _, held = smia.memory()
+      most = math.max(most, held - base)
+      assert(y:numel() == x:numel())
+    end
+    assert(most <= 4 * 8 * MiB, ("Lua held %.0f MiB of dropped 8 MiB results"):format(most / MiB))
+  end,
+
+  held_bytes_are_counted_back_once = function()
+    collectgarbage("collect")
+    local _, _, base = smia.memory()
+    local t = T.zeros{1024, 256} -- 1 MiB
+    local _, _, with = smia.memory()
+    assert(with - base >= MiB, "a new tensor counts its values")
+    local gc = getmetatable(t).__gc
+    gc(t)
+    gc(t) -- a second release counts nothing back
+    t = nil
+    collectgarbage("collect")
+    local _, _, after = smia.memory()
+    assert(after == base, ("held bytes %d before, %d after"):format(base, after))
   end,
 
   threshold_is_adjustable = function()

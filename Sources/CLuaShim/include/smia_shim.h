@@ -47,6 +47,8 @@ int smia_load_string(lua_State *L, const char *code, size_t length, const char *
 
 /* A full collection (lua_gc is variadic). Errors in finalizers become warnings in 5.4. */
 void smia_gc_collect(lua_State *L);
+/* One step of the collector (LUA_GCSTEP 0): in generational mode a young collection. */
+void smia_gc_step(lua_State *L);
 /* Kilobytes in use by Lua (LUA_GCCOUNT). */
 int smia_gc_count_kb(lua_State *L);
 

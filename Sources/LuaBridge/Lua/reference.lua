@@ -52,10 +52,14 @@ entry("smia.no_grad", "smia.no_grad(f, ...)", "Runs `f(...)` without recording f
 entry("smia.is_tensor", "smia.is_tensor(v)", "Whether `v` is a tensor.")
 entry("smia.is_module", "smia.is_module(v)", "Whether `v` is a module (layer, model).")
 entry("smia.is_terminal", "smia.is_terminal(fd)", "Whether file descriptor `fd` (0 stdin, 1 stdout, 2 stderr) is a terminal.")
-entry("smia.memory", "smia.memory()", "Resident bytes of the process, and bytes in use by Lua.")
+entry("smia.memory", "smia.memory()", [[
+Resident bytes of the process, bytes in use by Lua, and native bytes of the tensors Lua holds
+(values and the recorded history behind them, counted from when a tensor reaches Lua until it
+is collected, whether still reachable or not).]])
 entry("smia.gc_threshold", "smia.gc_threshold([bytes])", [[
-Native tensor bytes handed to Lua between forced full collections (so loops making large tensors
-run in flat memory); sets it when given; returns the previous value.]])
+How far the native bytes of the tensors Lua holds may grow over their lowest since the last full
+collection before another one is forced (so loops making large tensors run in flat memory; young
+collections free most dropped tensors sooner); sets it when given; returns the previous value.]])
 entry("smia.config", "smia.config()", "`{blas, blas_kernel, blas_kernel_chosen_by, blas_kernel_replaced, threads, thread_wait, cpu, onednn, onednn_isa}`: the BLAS library and version, its CPU kernel and who chose it (OpenBLAS, the user through OPENBLAS_CORETYPE, or smia-lua replacing a generic fallback), the thread count (--threads, SMIA_THREADS, else every core), how the threads wait between parallel regions (`spin 1000 rounds, then sleep`, the host's default, or what OMP_WAIT_POLICY and GOMP_SPINCOUNT set: `sleep at once`, `spin`, ...), the CPU's vector features, and the oneDNN version the convolutions run on (`off` with SMIA_ONEDNN=0) with the instruction set its kernels chose.")
 entry("smia.system", "smia.system()", "`{threads =, blas =, kernel =}`: the cores the kernels use, OpenBLAS's configuration and its CPU kernel.")
 entry({"smia.stop_on_signals", "smia.stop_requested"}, "smia.stop_on_signals() / smia.stop_requested()", [[
