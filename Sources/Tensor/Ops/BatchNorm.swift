@@ -78,9 +78,6 @@ struct BatchNormAffine {
     }
 }
 
-/// Calls `body(range, channel)` for each (sample, channel) plane of an (N, C, ...) layout with
-/// `inner` values per plane, across the cores for large inputs.
-@inline(__always)
 /// x · scale[channel] + shift[channel] for values laid out (outer, C, inner): batch norm's
 /// output in eval and in training mode.
 func channelAffine(_ x: [Float], scale: [Float], shift: [Float], outer: Int, channels c: Int, inner: Int) -> [Float] {
@@ -95,6 +92,9 @@ func channelAffine(_ x: [Float], scale: [Float], shift: [Float], outer: Int, cha
     }
 }
 
+/// Calls `body(range, channel)` for each (sample, channel) plane of an (N, C, ...) layout with
+/// `inner` values per plane, across the cores for large inputs.
+@inline(__always)
 func applyPerChannel(outer: Int, channels c: Int, inner: Int, _ body: (Range<Int>, Int) -> Void) {
     parallelRanges(outer * c, cost: inner) { planes in
         for plane in planes {
