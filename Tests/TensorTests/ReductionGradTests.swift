@@ -27,6 +27,33 @@ final class ReductionGradTests: XCTestCase {
         assertValues(try x.mean(), [], [3.5], "mean")
     }
 
+    /// Sums along a dimension on large inputs, where the cores share the work: along the last
+    /// dimension each row is a lane sum in doubles (as exact as a running double sum); along
+    /// another each output adds its planes in order, so it equals a plain loop to the bit, also
+    /// where a core's piece of the outputs starts or ends inside a row.
+    func testSumsAlongADimensionOfLargeInputs() throws {
+        let rows = Make.normal([5, 70_001], seed: 11, scale: 10)
+        let rowSums = try rows.sum(dim: 1)
+        for a in 0..<5 {
+            let reference = (0..<70_001).reduce(0.0) { $0 + Double(rows.storage[a * 70_001 + $1]) }
+            XCTAssertEqual(Double(rowSums.storage[a]), reference, accuracy: 1e-6 * max(1, abs(reference)), "row \(a)")
+        }
+        for shape in [[3, 5, 70_001], [1, 9, 300_007]] {
+            let x = Make.normal(shape, seed: 12, scale: 3)
+            let (outer, n, inner) = (shape[0], shape[1], shape[2])
+            var expected = [Float](repeating: 0, count: outer * inner)
+            for a in 0..<outer {
+                for k in 0..<n {
+                    for i in 0..<inner { expected[a * inner + i] += x.storage[(a * n + k) * inner + i] }
+                }
+            }
+            let sums = try x.sum(dim: 1)
+            XCTAssertEqual(sums.shape, [outer, inner])
+            let firstDifference = sums.storage.indices.first { sums.storage[$0] != expected[$0] }
+            XCTAssertNil(firstDifference, "\(shape): output \(firstDifference ?? 0) differs from a plain loop")
+        }
+    }
+
     /// The sum of all values runs in blocks and SIMD lanes: it must still equal a running
     /// double sum, not overflow where the double does not, and propagate NaN.
     func testLongSumsAsInDoubles() throws {

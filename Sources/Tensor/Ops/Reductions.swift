@@ -43,10 +43,28 @@ extension Tensor {
         var out = [Float](repeating: 0, count: outer * inner)
         storage.withUnsafeBufferPointer { p in
             out.withUnsafeMutableBufferPointer { o in
-                for a in 0..<outer {
-                    for k in 0..<n {
-                        let base = (a * n + k) * inner
-                        for i in 0..<inner { o[a * inner + i] += p[base + i] }
+                guard let src = p.baseAddress, let dst = o.baseAddress else { return }
+                if inner == 1 {
+                    // Rows of contiguous values (an (N, D) tensor along D): a lane sum per row. A
+                    // running sum through memory waits on each addition in turn (6% of `make run`).
+                    parallelRanges(outer, cost: n) { rows in
+                        for a in rows { dst[a] = Float(laneSumInDoubles(src + a * n, n)) }
+                    }
+                    return
+                }
+                // Pieces of the outputs to the cores (within a row too: sum(dim: 0) has one row),
+                // each output summed over k in order.
+                parallelRanges(outer * inner, cost: n) { outputs in
+                    var at = outputs.lowerBound
+                    while at < outputs.upperBound {
+                        let a = at / inner, first = at % inner
+                        let end = Swift.min(inner, first + outputs.upperBound - at)
+                        let row = dst + a * inner
+                        for k in 0..<n {
+                            let plane = src + (a * n + k) * inner
+                            for i in first..<end { row[i] += plane[i] }
+                        }
+                        at += end - first
                     }
                 }
             }
