@@ -95,7 +95,17 @@ enum StructuralSimilarity {
         // Rows: each moment's input row filtered at the ow positions where the window fits.
         for i in 0..<h {
             let xr = x + i * w, yr = y + i * w
-            for j in 0..<w {
+            var j = 0
+            while j + lanes <= w {
+                let u = Lanes.load(xr + j), v = Lanes.load(yr + j)
+                u.store(to: row + j)
+                v.store(to: row + w + j)
+                (u * u).store(to: row + 2 * w + j)
+                (v * v).store(to: row + 3 * w + j)
+                (u * v).store(to: row + 4 * w + j)
+                j += lanes
+            }
+            for j in j..<w {
                 let u = xr[j], v = yr[j]
                 row[j] = u
                 row[w + j] = v
