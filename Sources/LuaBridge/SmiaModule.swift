@@ -13,10 +13,11 @@ import Tensor
 /// random tensors made without a seed), `smia.no_grad(fn, ...)` (runs `fn(...)` without recording
 /// and returns its results), `smia.memory()` (resident bytes of the process, bytes in use by
 /// Lua, native bytes of the tensors Lua holds) and `smia.gc_threshold([bytes])` (growth of those
-/// native bytes that forces a full collection; returns the previous value); `smia.system()` ({threads, blas, kernel}: the cores
-/// kernels use, OpenBLAS's configuration and CPU kernel); `smia.stop_on_signals()` (from then on SIGINT and
-/// SIGTERM only set a flag, a second one ends the process) and `smia.stop_requested()` (whether
-/// one came: long loops, such as smia.eval's batches, end early to save what is done);
+/// native bytes that forces a full collection; returns the previous value); `smia.system()`
+/// ({threads, blas, kernel}: the cores kernels use, OpenBLAS's configuration and CPU kernel);
+/// `smia.stop_on_signals()` (from then on SIGINT and SIGTERM only set a flag, a second one ends
+/// the process) and `smia.stop_requested()` (whether one came: long loops, such as smia.eval's
+/// batches, end early to save what is done);
 /// `smia.config()` (ConfigBinding: the BLAS kernel, who chose it, threads, CPU features).
 /// `smia.options_read(f, ...)` (the option tables the constructors called by `f(...)` read: see
 /// `OptionCatalog`).
