@@ -12,7 +12,7 @@
 #endif
 
 // B^T (d0 ... d5) at the points 0, +-1, +-2 and infinity; written once as a macro so the scalar,
-// SSE and 8-lane code compute the same expressions in the same order.
+// 4-lane and SSE code compute the same expressions in the same order.
 #define INPUT_POINTS(T, d0, d1, d2, d3, d4, d5, e)                                                \
     do {                                                                                          \
         T p_ = (d4) - 4.0f * (d2), q_ = (d3) - 4.0f * (d1), r_ = (d4) - (d2), s_ = 2.0f * ((d3) - (d1));   \
