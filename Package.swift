@@ -24,9 +24,10 @@ let package = Package(
         .target(name: "CCPUFeatures"),
         // The direct 3x3 convolution over few channels, in AVX2 (chosen at run time).
         .target(name: "CDirectConvolution"),
+        .target(name: "CStructuralSimilarity"),
 
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CDNNL", "CPNG", "CZlib", "CDICOM", "CCPUFeatures", "CDirectConvolution"]),
-        .target(name: "Attacks", dependencies: ["Tensor"]),
+        .target(name: "Attacks", dependencies: ["Tensor", "CStructuralSimilarity"]),
         // The Lua parts of the smia module (Sources/LuaBridge/Lua) are compiled into the binary.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"],
                 resources: [.embedInCode("Lua/prelude.lua"), .embedInCode("Lua/train.lua"), .embedInCode("Lua/eval.lua"),

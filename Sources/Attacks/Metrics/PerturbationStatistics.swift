@@ -25,27 +25,37 @@ public struct PerturbationStatistics {
             throw TensorError("perturbation metrics: expected clean and adversarial images of the same size, got \(describeShape(clean.shape)) and \(describeShape(adversarial.shape))")
         }
         let n = clean.shape[0], values = clean.count / Swift.max(n, 1)
-        var linf = [Float](repeating: 0, count: n), l2 = linf, l0 = linf, variance = linf, psnr = linf
+        var figures = [Figures](repeating: Figures(linf: 0, l2: 0, l0: 0, variance: 0, psnr: 0), count: n)
         clean.storage.withUnsafeBufferPointer { pc in
             adversarial.storage.withUnsafeBufferPointer { pa in
-                guard let c = pc.baseAddress, let a = pa.baseAddress else { return }
-                for i in 0..<n {
-                    let x = c + i * values, y = a + i * values
-                    let first = Self.firstPass(x, y, values)
-                    // The variance from the values' distances to their mean (a second pass),
-                    // which stays exact where the mean is large against the spread.
-                    let mean = first.sum / Double(Swift.max(values, 1))
-                    let centered = Self.centeredSquares(x, y, values, mean: mean)
-                    let mse = first.squares / Double(Swift.max(values, 1))
-                    linf[i] = first.largest
-                    l2[i] = Float(first.squares.squareRoot())
-                    l0[i] = Float(first.changed)
-                    variance[i] = Float(centered / Double(Swift.max(values, 1)))
-                    psnr[i] = mse > 0 ? Float(Swift.min(100, 10 * log10(1 / mse))) : 100
+                figures.withUnsafeMutableBufferPointer { out in
+                    guard let c = pc.baseAddress, let a = pa.baseAddress else { return }
+                    // The images in pieces across the cores.
+                    parallelRanges(n, cost: 4 * values) { images in
+                        for i in images { out[i] = Self.figures(c + i * values, a + i * values, values) }
+                    }
                 }
             }
         }
-        (self.linf, self.l2, self.l0, self.variance, self.psnr) = (linf, l2, l0, variance, psnr)
+        (linf, l2, l0) = (figures.map(\.linf), figures.map(\.l2), figures.map(\.l0))
+        (variance, psnr) = (figures.map(\.variance), figures.map(\.psnr))
+    }
+
+    private struct Figures {
+        let linf, l2, l0, variance, psnr: Float
+    }
+
+    /// The figures of one image's η = y − x.
+    private static func figures(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ values: Int) -> Figures {
+        let first = firstPass(x, y, values)
+        // The variance from the values' distances to their mean (a second pass), which stays
+        // exact where the mean is large against the spread.
+        let mean = first.sum / Double(Swift.max(values, 1))
+        let centered = centeredSquares(x, y, values, mean: mean)
+        let mse = first.squares / Double(Swift.max(values, 1))
+        return Figures(linf: first.largest, l2: Float(first.squares.squareRoot()), l0: Float(first.changed),
+                       variance: Float(centered / Double(Swift.max(values, 1))),
+                       psnr: mse > 0 ? Float(Swift.min(100, 10 * log10(1 / mse))) : 100)
     }
 
     private typealias Lanes = SIMD8<Float>

@@ -21,7 +21,7 @@ func uninitializedFloats(_ count: Int, _ fill: (UnsafeMutablePointer<Float>) thr
 /// Runs `body` on pieces of `0..<count` that together cover it, across the cores when `count`
 /// (weighted by `cost`, the work per index in values touched) is large.
 @inline(__always)
-func parallelRanges(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
+public func parallelRanges(_ count: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
     if count * cost < parallelThreshold || threadCount == 1 {
         if count > 0 { body(0..<count) }
         return
