@@ -25,8 +25,9 @@ let package = Package(
         // The direct 3x3 convolution over few channels, in AVX2 (chosen at run time).
         .target(name: "CDirectConvolution"),
         .target(name: "CStructuralSimilarity"),
+        .target(name: "CLogistic"),
 
-        .target(name: "Tensor", dependencies: ["COpenBLAS", "CDNNL", "CPNG", "CZlib", "CDICOM", "CCPUFeatures", "CDirectConvolution"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CDNNL", "CPNG", "CZlib", "CDICOM", "CCPUFeatures", "CDirectConvolution", "CLogistic"]),
         .target(name: "Attacks", dependencies: ["Tensor", "CStructuralSimilarity"]),
         // The Lua parts of the smia module (Sources/LuaBridge/Lua) are compiled into the binary.
         .target(name: "LuaBridge", dependencies: ["CLua", "CLuaShim", "Tensor", "Attacks"],

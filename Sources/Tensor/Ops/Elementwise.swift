@@ -40,11 +40,14 @@ struct Minimum: BinaryFunction { @inline(__always) func callAsFunction(_ a: Floa
 struct Maximum: BinaryFunction { @inline(__always) func callAsFunction(_ a: Float, _ b: Float) -> Float { a > b || a == b ? a : b } }
 struct Negate: UnaryFunction { @inline(__always) func callAsFunction(_ x: Float) -> Float { -x } }
 
-/// An activation or elementwise function with its derivative, given the input `x` and the
-/// output `y` (whichever is cheaper).
-protocol DifferentiableFunction: UnaryFunction {
+/// The derivative of an elementwise function, given the input `x` and the output `y`
+/// (whichever is cheaper).
+protocol ElementwiseDerivative {
     func derivative(_ x: Float, _ y: Float) -> Float
 }
+
+/// An activation or elementwise function with its derivative.
+protocol DifferentiableFunction: UnaryFunction, ElementwiseDerivative {}
 
 struct Absolute: DifferentiableFunction {
     @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.abs(x) }
@@ -66,16 +69,12 @@ struct SquareRoot: DifferentiableFunction {
     @inline(__always) func callAsFunction(_ x: Float) -> Float { x.squareRoot() }
     @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { 0.5 / y }
 }
-/// σ(x), the logistic function (the layer is `Sigmoid`).
-struct Logistic: DifferentiableFunction {
-    @inline(__always) func callAsFunction(_ x: Float) -> Float {
-        x >= 0 ? 1 / (1 + Foundation.exp(-x)) : Foundation.exp(x) / (1 + Foundation.exp(x))
-    }
+/// The derivative of σ(x), the logistic function (values: `LogisticValues`).
+struct LogisticDerivative: ElementwiseDerivative {
     @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { y * (1 - y) }
 }
-/// log σ(x) = min(x, 0) - log(1 + e^-|x|), finite for any logit; its derivative is σ(-x).
-struct LogSigmoid: DifferentiableFunction {
-    @inline(__always) func callAsFunction(_ x: Float) -> Float { Swift.min(x, 0) - Foundation.log1p(Foundation.exp(-Swift.abs(x))) }
+/// The derivative of log σ(x), σ(-x) (values: `LogisticValues`).
+struct LogSigmoidDerivative: ElementwiseDerivative {
     @inline(__always) func derivative(_ x: Float, _ y: Float) -> Float { 1 / (1 + Foundation.exp(x)) }
 }
 struct HyperbolicTangent: DifferentiableFunction {
@@ -96,7 +95,7 @@ struct Clamp: DifferentiableFunction {
 }
 
 /// `derivative(x, y)` as a function of the pair, for a gradient that meets a broadcast.
-private struct DerivativeOf<F: DifferentiableFunction>: BinaryFunction {
+private struct DerivativeOf<F: ElementwiseDerivative>: BinaryFunction {
     let f: F
     @inline(__always) func callAsFunction(_ x: Float, _ y: Float) -> Float { f.derivative(x, y) }
 }
@@ -163,11 +162,15 @@ extension Tensor {
     /// A unary op whose derivative is a function of the input `x` and the output `y`.
     @inline(__always)
     func unary<F: DifferentiableFunction>(_ name: String, _ f: F) -> Tensor {
+        unary(name, values: map(f).storage, f)
+    }
+
+    /// The unary op of this tensor whose outputs are `values`, recorded with `f`'s derivative.
+    @inline(__always)
+    func unary<F: ElementwiseDerivative>(_ name: String, values: [Float], _ f: F) -> Tensor {
         let x = self
-        let y = map(f)
-        // The values, not `y`: a rule that held its own result would keep the graph alive forever.
-        let values = y.storage
-        return y.recording(name, [x]) { g, _ in
+        // The values, not the result: a rule that held its own result would keep the graph alive forever.
+        return Tensor(uncheckedShape: shape, storage: values).recording(name, [x]) { g, _ in
             guard g.shape == x.shape else {
                 let d = try broadcastMap(x, Tensor(uncheckedShape: x.shape, storage: values), op: name, DerivativeOf(f: f))
                 return [try g * d]
@@ -216,9 +219,9 @@ extension Tensor {
             return [Tensor(uncheckedShape: x.shape, storage: dx)]
         }
     }
-    public func sigmoid() -> Tensor { unary("sigmoid", Logistic()) }
+    public func sigmoid() -> Tensor { unary("sigmoid", values: LogisticValues(storage, p: true).p, LogisticDerivative()) }
     /// log σ(x) = min(x, 0) - log(1 + e^-|x|), finite for any logit; its derivative is σ(-x).
-    public func logSigmoid() -> Tensor { unary("log_sigmoid", LogSigmoid()) }
+    public func logSigmoid() -> Tensor { unary("log_sigmoid", values: LogisticValues(storage, logP: true).logP, LogSigmoidDerivative()) }
     public func tanh() -> Tensor { unary("tanh", HyperbolicTangent()) }
     public func leakyRelu(_ slope: Float) -> Tensor { unary("leaky_relu", LeakyRectifier(slope: slope)) }
 

@@ -7,8 +7,9 @@ import Foundation
 ///     t < 1:  -(1 - t)^beta · p^alpha · log(1 - p)
 ///
 /// Positions near an object's centre (t close to 1) are penalised little for predicting one.
-/// The logs are taken from the logits (log p = -softplus(-z)), so a confident logit cannot
-/// produce log(0); CenterNet clamps p to [1e-4, 1 - 1e-4] instead.
+/// The logs are taken from the logits (log p = -softplus(-z), `LogisticValues`), so a confident
+/// logit cannot produce log(0); CenterNet clamps p to [1e-4, 1 - 1e-4] instead. The rest is
+/// computed in double precision.
 
 extension Tensor {
     /// Loss per position with `reduction` `.none`, their sum, or their mean over all positions.
@@ -28,23 +29,27 @@ extension Tensor {
         let count = logits.count
         var loss = [Float](repeating: 0, count: count)
         var slope = [Float](repeating: 0, count: count)  // d loss / d logit
-        logits.storage.withUnsafeBufferPointer { pz in
-            target.storage.withUnsafeBufferPointer { pt in
-                for i in 0..<count {
-                    let z = Double(pz[i]), t = Double(pt[i])
-                    let p = 1 / (1 + Foundation.exp(-z))
-                    if t == 1 {
-                        let logP = -softplus(-z), q = 1 - p
-                        let qa = power(q, alpha)
-                        loss[i] = Float(-qa * logP)
-                        // d/dz: alpha (1-p)^(alpha-1) p (1-p) log p - (1-p)^alpha (1-p)
-                        slope[i] = Float(qa * (Double(alpha) * p * logP - q))
-                    } else {
-                        let log1mP = -softplus(z), w = power(1 - t, beta)
-                        let pa = power(p, alpha)
-                        loss[i] = Float(-w * pa * log1mP)
-                        // d/dz: -w [alpha p^(alpha-1) p (1-p) log(1-p) - p^alpha p]
-                        slope[i] = Float(w * pa * (p - Double(alpha) * (1 - p) * log1mP))
+        let logistic = LogisticValues(logits.storage, p: true, q: true, logP: true, logQ: true)
+        target.storage.withUnsafeBufferPointer { pt in
+            loss.withUnsafeMutableBufferPointer { loss in
+                slope.withUnsafeMutableBufferPointer { slope in
+                    parallelRanges(count, cost: 8) { r in
+                        for i in r {
+                            let t = Double(pt[i]), p = Double(logistic.p[i]), q = Double(logistic.q[i])
+                            if t == 1 {
+                                let logP = Double(logistic.logP[i])
+                                let qa = power(q, alpha)
+                                loss[i] = Float(-qa * logP)
+                                // d/dz: alpha (1-p)^(alpha-1) p (1-p) log p - (1-p)^alpha (1-p)
+                                slope[i] = Float(qa * (Double(alpha) * p * logP - q))
+                            } else {
+                                let log1mP = Double(logistic.logQ[i]), w = power(1 - t, beta)
+                                let pa = power(p, alpha)
+                                loss[i] = Float(-w * pa * log1mP)
+                                // d/dz: -w [alpha p^(alpha-1) p (1-p) log(1-p) - p^alpha p]
+                                slope[i] = Float(w * pa * (p - Double(alpha) * q * log1mP))
+                            }
+                        }
                     }
                 }
             }
@@ -64,11 +69,6 @@ extension Tensor {
     public static func positiveCount(of target: Tensor) -> Int {
         target.storage.reduce(0) { $0 + ($1 == 1 ? 1 : 0) }
     }
-}
-
-/// log(1 + e^x) without overflow.
-private func softplus(_ x: Double) -> Double {
-    x > 0 ? x + Foundation.log1p(Foundation.exp(-x)) : Foundation.log1p(Foundation.exp(x))
 }
 
 /// x^e, by multiplication for CenterNet's exponents (2 and 4, the defaults): `pow` is the
