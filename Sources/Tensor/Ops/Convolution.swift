@@ -319,7 +319,7 @@ func convolutionForward(_ g: ConvGeometry, x: [Float], weight: [Float], bias: [F
     var out: [Float], written: Bool
     var epilogueApplied = false
     (out, written) = try convolutionOutput(g, x: x, weight: weight, bias: bias) { xp, wp, bp, outp in
-        if try DirectConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp) { return true }
+        if DirectConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp) { return true }
         epilogueApplied = epilogue != nil
         return try OneDNNConvolution.forward(g, x: xp, weight: wp, bias: bp, out: outp, epilogue: epilogue)
     }

@@ -49,8 +49,8 @@ enum OneDNNConvolution {
         guard let p = primitive(g, .inputGradient, bias: false), p.takesFirstInputBlocked else { return false }
         // dy's own pointer is not read: `fill` writes dy.
         try withoutActuallyEscaping(fill) { fill in
-            try p.run(inputs: [UnsafeRawPointer(weight), UnsafeRawPointer(weight)], outputs: [UnsafeMutableRawPointer(dx)],
-                      fillingFirstInput: fill, "conv2d backward (input)")
+            _ = try p.run(inputs: [UnsafeRawPointer(weight), UnsafeRawPointer(weight)], outputs: [UnsafeMutableRawPointer(dx)],
+                          fillingFirstInput: fill, "conv2d backward (input)")
         }
         return true
     }
