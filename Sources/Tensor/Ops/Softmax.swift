@@ -8,22 +8,19 @@ extension Tensor {
         let d = try normalizedDim(dim, "log_softmax")
         guard rank > 0 else { throw TensorError("log_softmax: expected a tensor with at least one dimension") }
         let (outer, n, inner) = splitAround(shape, d)
-        var out = [Float](repeating: 0, count: count)
-        storage.withUnsafeBufferPointer { p in
-            out.withUnsafeMutableBufferPointer { o in
-                for a in 0..<outer {
-                    for i in 0..<inner {
-                        let base = a * n * inner + i
-                        var m = -Float.infinity
-                        for k in 0..<n { m = Swift.max(m, p[base + k * inner]) }
-                        if !m.isFinite { m = 0 }
-                        var s: Float = 0
-                        for k in 0..<n { s += Foundation.exp(p[base + k * inner] - m) }
-                        // (x - max) - log(s), not x - (max + log(s)): adding log(s) to a large
-                        // maximum would round it to the maximum's precision.
-                        let logS = Foundation.log(s)
-                        for k in 0..<n { o[base + k * inner] = (p[base + k * inner] - m) - logS }
-                    }
+        let out = storage.withUnsafeBufferPointer { p in
+            uninitializedFloats(count) { o in
+                guard let p = p.baseAddress else { return }
+                forEachLine(outer: outer, n: n, inner: inner) { base in
+                    var m = -Float.infinity
+                    for k in 0..<n { m = Swift.max(m, p[base + k * inner]) }
+                    if !m.isFinite { m = 0 }
+                    var s: Float = 0
+                    for k in 0..<n { s += Foundation.exp(p[base + k * inner] - m) }
+                    // (x - max) - log(s), not x - (max + log(s)): adding log(s) to a large
+                    // maximum would round it to the maximum's precision.
+                    let logS = Foundation.log(s)
+                    for k in 0..<n { o[base + k * inner] = (p[base + k * inner] - m) - logS }
                 }
             }
         }
@@ -61,6 +58,16 @@ extension Tensor {
     }
 }
 
+/// `body(base)` for every line along the softmax's dimension (values `base + k * inner`, k < n),
+/// the lines in pieces across the cores: each line's arithmetic is its own, so the values do
+/// not depend on the split. A line costs about an exp per value (counted as 16 values touched).
+@inline(__always)
+private func forEachLine(outer: Int, n: Int, inner: Int, _ body: (Int) -> Void) {
+    parallelRanges(outer * inner, cost: 16 * n) { lines in
+        for line in lines { body((line / inner) * n * inner + line % inner) }
+    }
+}
+
 /// The gradient loop of a softmax: `body(g, y, dx, base)` for every line along the dimension
 /// (values `base + k * inner`, k < n), which it must write entirely.
 @inline(__always)
@@ -70,9 +77,7 @@ private func alongDimension(_ g: Tensor, _ y: [Float], outer: Int, n: Int, inner
         y.withUnsafeBufferPointer { py in
             uninitializedFloats(outer * n * inner) { dx in
                 guard let gp = pg.baseAddress, let yp = py.baseAddress else { return }
-                for a in 0..<outer {
-                    for i in 0..<inner { body(gp, yp, dx, a * n * inner + i) }
-                }
+                forEachLine(outer: outer, n: n, inner: inner) { body(gp, yp, dx, $0) }
             }
         }
     }

@@ -66,13 +66,9 @@ struct ClassTargets {
     /// The targets one-hot along dimension 1 of a tensor of size `input` (ignored ones all 0).
     func oneHot(_ input: [Int]) -> Tensor {
         let (outer, c, inner) = splitAround(input, 1)
-        let out = Tensor.zerosUnchecked(input)
-        for a in 0..<outer {
-            for i in 0..<inner where !ignored[a * inner + i] {
-                out.storage[(a * c + classes[a * inner + i]) * inner + i] = 1
-            }
-        }
-        return out
+        var out = [Float](repeating: 0, count: input.reduce(1, *))
+        for e in 0..<(outer * inner) where !ignored[e] { out[((e / inner) * c + classes[e]) * inner + e % inner] = 1 }
+        return Tensor(uncheckedShape: input, storage: out)
     }
 }
 
@@ -80,13 +76,20 @@ extension Tensor {
     /// `values[n, class[n, ...], ...]`: the entry of each element's class along dimension 1.
     static func pickClass(_ values: Tensor, _ targets: ClassTargets) -> Tensor {
         let (outer, c, inner) = splitAround(values.shape, 1)
-        let classes = targets.classes
-        var out = [Float](repeating: 0, count: outer * inner)
-        for a in 0..<outer { for i in 0..<inner { out[a * inner + i] = values.storage[(a * c + classes[a * inner + i]) * inner + i] } }
+        let classes = targets.classes, shape = values.shape
+        // Through buffer pointers: an element of a tensor's storage at a time would check
+        // exclusive access to the tensor on every element.
+        let out = values.storage.withUnsafeBufferPointer { v in
+            [Float]((0..<(outer * inner)).map { e in v[((e / inner) * c + classes[e]) * inner + e % inner] })
+        }
         return Tensor(uncheckedShape: targets.shape, storage: out).recording("pick_class", [values]) { g, _ in
-            let dv = Tensor.zerosUnchecked(values.shape)
-            for a in 0..<outer { for i in 0..<inner { dv.storage[(a * c + classes[a * inner + i]) * inner + i] = g.storage[a * inner + i] } }
-            return [dv]
+            var dv = [Float](repeating: 0, count: shape.reduce(1, *))
+            g.storage.withUnsafeBufferPointer { gp in
+                dv.withUnsafeMutableBufferPointer { d in
+                    for e in 0..<(outer * inner) { d[((e / inner) * c + classes[e]) * inner + e % inner] = gp[e] }
+                }
+            }
+            return [Tensor(uncheckedShape: shape, storage: dv)]
         }
     }
 
