@@ -15,10 +15,11 @@ public func dlrLoss(_ output: Tensor, _ labels: Tensor) throws -> Tensor {
     var own = [Float](repeating: 0, count: output.count)
     var other = own, first = own, third = own
     var row = [Float](repeating: 0, count: k)
+    let (values, classes) = (output.storage, labels.storage)  // once each, not per element
     for a in 0..<n {
         for p in 0..<inner {
-            for c in 0..<k { row[c] = output.storage[(a * k + c) * inner + p] }
-            let y = Int(labels.storage[a * inner + p])
+            for c in 0..<k { row[c] = values[(a * k + c) * inner + p] }
+            let y = Int(classes[a * inner + p])
             let order = (0..<k).sorted { row[$0] > row[$1] || (row[$0] == row[$1] && $0 < $1) }
             let bestOther = order[0] == y ? order[1] : order[0]
             own[(a * k + y) * inner + p] = 1

@@ -252,7 +252,8 @@ extension Tensor {
         let shape = try broadcastShape(try broadcastShape(condition.shape, a.shape, op: "where"), b.shape, op: "where")
         let c = try condition.expand(to: shape), ea = try a.expand(to: shape), eb = try b.expand(to: shape)
         var out = [Float](repeating: 0, count: c.count)
-        for i in 0..<out.count { out[i] = c.storage[i] != 0 ? ea.storage[i] : eb.storage[i] }
+        let (cv, av, bv) = (c.storage, ea.storage, eb.storage)  // once each, not per element
+        for i in 0..<out.count { out[i] = cv[i] != 0 ? av[i] : bv[i] }
         return Tensor(uncheckedShape: shape, storage: out).recording("where", [a, b]) { g, need in
             let mask = c.map { $0 != 0 ? 1 : 0 }
             return [need[0] ? try (g * mask).sumTo(a.shape) : nil,

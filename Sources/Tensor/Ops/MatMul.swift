@@ -45,7 +45,8 @@ extension Tensor {
             guard bias.shape == [o] else {
                 throw TensorError("linear: expected bias of size \(o), got \(describeShape(bias.shape))")
             }
-            for r in 0..<n { for c in 0..<o { out[r * o + c] = bias.storage[c] } }
+            let b = bias.storage  // once: a class's property read per element checks exclusive access each time
+            for r in 0..<n { for c in 0..<o { out[r * o + c] = b[c] } }
         }
         x.storage.withUnsafeBufferPointer { px in
             weight.storage.withUnsafeBufferPointer { pw in

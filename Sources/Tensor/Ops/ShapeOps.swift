@@ -133,22 +133,24 @@ extension Tensor {
         var outShape = shape
         outShape[d] = positions.count
         var out = [Float](repeating: 0, count: outer * positions.count * inner)
+        let values = storage  // once: a class's property read per element checks exclusive access each time
         for a in 0..<outer {
             for (k, p) in positions.enumerated() {
                 let src = (a * n + p) * inner, dst = (a * positions.count + k) * inner
-                for i in 0..<inner { out[dst + i] = storage[src + i] }
+                for i in 0..<inner { out[dst + i] = values[src + i] }
             }
         }
         let x = self
         return Tensor(uncheckedShape: outShape, storage: out).recording("index", [x]) { g, _ in
-            let gx = Tensor.zerosUnchecked(x.shape)
+            var gx = [Float](repeating: 0, count: x.count)
+            let gv = g.storage
             for a in 0..<outer {
                 for (k, p) in positions.enumerated() {
                     let dst = (a * n + p) * inner, src = (a * positions.count + k) * inner
-                    for i in 0..<inner { gx.storage[dst + i] += g.storage[src + i] }
+                    for i in 0..<inner { gx[dst + i] += gv[src + i] }
                 }
             }
-            return [gx]
+            return [Tensor(uncheckedShape: x.shape, storage: gx)]
         }
     }
 
