@@ -101,10 +101,7 @@ public struct APGD {
         }
         let started = Date()
         let n = images.shape.first ?? 0
-        guard images.rank == 4, n > 0 else {
-            throw TensorError("\(name): expected images of size (N, C, H, W) with N >= 1, got \(describeShape(images.shape))")
-        }
-        guard !images.hasNonFinite else { throw TensorError("\(name): the images contain NaN or infinite values") }
+        try checkImageBatch(images, op: name)
         let radii = try perSampleEps ?? Tensor.full([n], eps)
         try checkRadii(radii, count: n, op: name)
         let counters = AttackCounters()

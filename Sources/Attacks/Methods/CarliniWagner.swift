@@ -81,10 +81,7 @@ public struct CarliniWagner {
     public func search(model: Module, images: Tensor, labels: Tensor) throws -> Outcome {
         try validate()
         let started = Date()
-        guard images.rank == 4, images.shape[0] > 0 else {
-            throw TensorError("cw: expected images of size (N, C, H, W) with N >= 1, got \(describeShape(images.shape))")
-        }
-        guard !images.hasNonFinite else { throw TensorError("cw: the images contain NaN or infinite values") }
+        try checkImageBatch(images, op: "cw")
         if let bad = images.storage.first(where: { $0 < range.0 || $0 > range.1 }) {
             throw TensorError("cw: expected images with values in [\(range.0), \(range.1)], got \(bad)")
         }

@@ -106,10 +106,7 @@ public struct DAG {
         try validate()
         let started = Date()
         let n = images.shape.first ?? 0
-        guard images.rank == 4, n > 0 else {
-            throw TensorError("dag: expected images of size (N, C, H, W) with N >= 1, got \(describeShape(images.shape))")
-        }
-        guard !images.hasNonFinite else { throw TensorError("dag: the images contain NaN or infinite values") }
+        try checkImageBatch(images, op: "dag")
         let sampleSize = images.count / n
         let clean = images.detached()
         let projection: Projection = eps == nil ? .none : .linf
