@@ -173,7 +173,7 @@ final class ConvolutionFusionTests: XCTestCase {
                 var y = try conv.forward(x)
                 if withBatchNorm { y = try bn.forward(y) }
                 if withResidual { y = try y + identity }
-                if relu { y = try y.relu() }
+                if relu { y = y.relu() }
                 let a = try valueAndGradients(fused, x, [])[1], b = try valueAndGradients(y, x, [])[1]
                 XCTAssert(a.storage == b.storage, "\(what), Winograd \(winograd): the input gradients differ")
                 inputGradients.append(a.storage)

@@ -1,3 +1,4 @@
+import CDNNL
 import CDirectConvolution
 import Foundation
 
@@ -8,7 +9,7 @@ import Foundation
 /// instead of 144. The input is cut into 6×6 tiles overlapping by 2, each tile and each 3×3
 /// filter is transformed into 36 values (at the points 0, ±1, ±2 and infinity), the 36
 /// positions become 36 independent matrix products (out-channels × in-channels by in-channels ×
-/// tiles) on OpenBLAS, and each product's 6×6 result turns back into 4×4 outputs
+/// tiles, `product`), and each product's 6×6 result turns back into 4×4 outputs
 /// (`winograd_tiles.c`). A few images at a time, so that the transformed tiles stay in the
 /// caches between the three steps.
 ///
@@ -114,10 +115,11 @@ public enum WinogradConvolution {
     }
 
     /// How many images go through the three steps together: enough for at least this many tiles
-    /// (thinner products run below OpenBLAS's speed), otherwise as many as keep the transformed
-    /// tiles within this many values (2 MiB, about an L2 cache). Measured on ResNet's layers at
-    /// batch 16: one image at a time at 56² takes 20% less time than all 16 together, at 28²
-    /// four at a time take 20% less, at 7² all at once is fastest.
+    /// (thinner products run below a matrix product's speed), otherwise as many as keep the
+    /// transformed tiles within this many values (2 MiB, about an L2 cache). Measured with
+    /// OpenBLAS's products on ResNet's layers at batch 16: one image at a time at 56² takes 20%
+    /// less time than all 16 together, at 28² four at a time take 20% less, at 7² all at once is
+    /// fastest.
     private static let groupTiles = 192
     private static let groupValues = 1 << 19
 
@@ -147,11 +149,23 @@ public enum WinogradConvolution {
                            into: transformedInput)
             let partTiles = part.tiles
             parallelFor(36) { xi in
-                sgemm(m: o, n: partTiles, k: c, a: filters + xi * o * c, lda: c, b: transformedInput + xi * c * partTiles,
-                      ldb: partTiles, c: products + xi * o * partTiles, ldc: partTiles)
+                product(m: o, n: partTiles, k: c, a: filters + xi * o * c, b: transformedInput + xi * c * partTiles,
+                        c: products + xi * o * partTiles)
             }
             transformOutput(part, products, into: out + first * o * plan.oh * plan.ow)
         }
+    }
+
+    /// C (m × n) = A (m × k) B (k × n), row-major and dense, on the calling thread (inside the 36
+    /// products' parallel loop oneDNN runs it on one thread). On oneDNN's sgemm rather than
+    /// OpenBLAS's: it writes C from its kernel, where OpenBLAS first zeroes C in a pass of its own
+    /// (2.3% of a ResNet-18 SMIA-10 step; measured 2-3% less time for ResNet's input gradients).
+    /// OpenBLAS takes over should oneDNN refuse.
+    private static func product(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                c: UnsafeMutablePointer<Float>) {
+        let plain = CChar(UInt8(ascii: "N"))
+        let status = dnnl_sgemm(plain, plain, Int64(m), Int64(n), Int64(k), 1, a, Int64(k), b, Int64(n), 0, c, Int64(n))
+        if status != dnnl_success { sgemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n) }
     }
 
     /// V = Bᵀ d B for every 6×6 input tile d of x (after `rule`), tile p of image n at V[ξ][channel][p].
