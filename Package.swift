@@ -24,7 +24,9 @@ let package = Package(
         .target(name: "CCPUFeatures"),
         // The direct 3x3 convolution over few channels, in AVX2 (chosen at run time).
         .target(name: "CDirectConvolution"),
+        // SSIM's windowed moments, 8 lanes per instruction where the CPU has AVX (chosen at load time).
         .target(name: "CStructuralSimilarity"),
+        // The logistic function and its logarithms in 4 lanes (sigmoid, log-sigmoid, focal loss).
         .target(name: "CLogistic"),
 
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CDNNL", "CPNG", "CZlib", "CDICOM", "CCPUFeatures", "CDirectConvolution", "CLogistic"]),

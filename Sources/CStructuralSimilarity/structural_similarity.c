@@ -65,7 +65,14 @@ long smia_ssim_scratch(int h, int w) {
     return 5L * h * ow + 5L * w + 5L * ow;
 }
 
-__attribute__((target_clones("avx", "default")))
+// The AVX clone exists on x86-64 only; elsewhere the one function is compiled as usual.
+#if defined(__x86_64__)
+#define CLONED_FOR_AVX __attribute__((target_clones("avx", "default")))
+#else
+#define CLONED_FOR_AVX
+#endif
+
+CLONED_FOR_AVX
 double smia_ssim_plane_sum(const float *x, const float *y, int h, int w, const float *k, float c1, float c2,
                            float *scratch) {
     const int oh = h - WINDOW + 1, ow = w - WINDOW + 1;
