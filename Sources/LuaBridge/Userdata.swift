@@ -60,7 +60,7 @@ enum TensorBox {
     static func push(_ L: OpaquePointer, _ t: Tensor, fresh: Bool = true) {
         let bytes = fresh ? t.count * MemoryLayout<Float>.size + NativeMemory.objectOverhead + (t.needsGrad ? t.historyBytes : 0) : 0
         box.push(L, t, countedBytes: bytes)
-        if fresh { NativeMemory.allocated(bytes: bytes) }
+        NativeMemory.allocated(bytes: bytes)
     }
 
     /// The tensor at `index`; a view comes up to date with its base first, so the kernels that

@@ -156,14 +156,16 @@ public enum WinogradConvolution {
         }
     }
 
-    /// C (m × n) = A (m × k) B (k × n), row-major and dense, on the calling thread (inside the 36
-    /// products' parallel loop oneDNN runs it on one thread). On oneDNN's sgemm rather than
-    /// OpenBLAS's: it writes C from its kernel, where OpenBLAS first zeroes C in a pass of its own
-    /// (2.3% of a ResNet-18 SMIA-10 step; measured 2-3% less time for ResNet's input gradients).
-    /// OpenBLAS takes over should oneDNN refuse.
+    /// C (m × n) = A (m × k) B (k × n), row-major and dense, on the calling thread: the 36 products
+    /// are already spread over the cores, and oneDNN reads OpenMP's thread count of the calling
+    /// thread, set before each call as for its primitives (OneDNNThreads). On oneDNN's sgemm
+    /// rather than OpenBLAS's: it writes C from its kernel, where OpenBLAS first zeroes C in a
+    /// pass of its own (2.3% of a ResNet-18 SMIA-10 step; measured 2-3% less time for ResNet's
+    /// input gradients). OpenBLAS takes over should oneDNN refuse.
     private static func product(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
                                 c: UnsafeMutablePointer<Float>) {
         let plain = CChar(UInt8(ascii: "N"))
+        omp_set_num_threads(1)
         let status = dnnl_sgemm(plain, plain, Int64(m), Int64(n), Int64(k), 1, a, Int64(k), b, Int64(n), 0, c, Int64(n))
         if status != dnnl_success { sgemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: c, ldc: n) }
     }

@@ -63,11 +63,17 @@ struct ClassTargets {
         return Tensor(uncheckedShape: shape, storage: ignored.map { $0 ? 0 : 1 })
     }
 
+    /// Where each element's class sits in a tensor of size `input` (N, C, ...): for element
+    /// [n, ...], the index of [n, class, ...].
+    func classPositions(in input: [Int]) -> [Int] {
+        let (_, c, inner) = splitAround(input, 1)
+        return classes.indices.map { e in ((e / inner) * c + classes[e]) * inner + e % inner }
+    }
+
     /// The targets one-hot along dimension 1 of a tensor of size `input` (ignored ones all 0).
     func oneHot(_ input: [Int]) -> Tensor {
-        let (outer, c, inner) = splitAround(input, 1)
         var out = [Float](repeating: 0, count: input.reduce(1, *))
-        for e in 0..<(outer * inner) where !ignored[e] { out[((e / inner) * c + classes[e]) * inner + e % inner] = 1 }
+        for (e, at) in classPositions(in: input).enumerated() where !ignored[e] { out[at] = 1 }
         return Tensor(uncheckedShape: input, storage: out)
     }
 }
@@ -75,18 +81,15 @@ struct ClassTargets {
 extension Tensor {
     /// `values[n, class[n, ...], ...]`: the entry of each element's class along dimension 1.
     static func pickClass(_ values: Tensor, _ targets: ClassTargets) -> Tensor {
-        let (outer, c, inner) = splitAround(values.shape, 1)
-        let classes = targets.classes, shape = values.shape
+        let positions = targets.classPositions(in: values.shape), shape = values.shape
         // Through buffer pointers: an element of a tensor's storage at a time would check
         // exclusive access to the tensor on every element.
-        let out = values.storage.withUnsafeBufferPointer { v in
-            [Float]((0..<(outer * inner)).map { e in v[((e / inner) * c + classes[e]) * inner + e % inner] })
-        }
+        let out = values.storage.withUnsafeBufferPointer { v in positions.map { v[$0] } }
         return Tensor(uncheckedShape: targets.shape, storage: out).recording("pick_class", [values]) { g, _ in
             var dv = [Float](repeating: 0, count: shape.reduce(1, *))
             g.storage.withUnsafeBufferPointer { gp in
                 dv.withUnsafeMutableBufferPointer { d in
-                    for e in 0..<(outer * inner) { d[((e / inner) * c + classes[e]) * inner + e % inner] = gp[e] }
+                    for (e, at) in positions.enumerated() { d[at] = gp[e] }
                 }
             }
             return [Tensor(uncheckedShape: shape, storage: dv)]
