@@ -42,8 +42,10 @@ import Tensor
 /// `updates` (a list of tensors, with `record = true`); `output`, the model's output on x_adv;
 /// `name`, `task`.
 ///
-/// `a:run(model, x, y, {clean_output = out})` gives the model's output on x, when the caller
-/// has it: an attack from a random start then does not run the clean images once more.
+/// An attack runs the model once per step and once more to score its result. The report's
+/// clean figures need the model's output on x: the first step's when it starts from x, else
+/// the scoring pass runs x and the result in one batch. `a:run(model, x, y, {clean_output =
+/// out})` gives that output when the caller has it (smia.eval computes it once per batch).
 enum AttackBindings {
     static let metatable = "smia.Attack"
 
@@ -155,29 +157,33 @@ enum AttackBindings {
         defer { view.context = nil }
         let interrupted: () -> Bool = { smia_interrupt_pending() != 0 }
 
+        let task: AttackTask
+        if detection {
+            task = .detection
+        } else if case .dag = spec.engine {
+            task = .segmentation
+        } else {
+            task = try spec.task ?? inferTask(labels: y, count: x.shape[0], a)
+        }
+
         let (result, report, extra) = try withGradEnabled { () throws -> (AttackResult, AttackReport, Int) in
-            // A gradient attack that starts from the clean images uses their forward pass as
-            // its first step's: it is recorded then, and the attack costs one pass less.
+            // The model's output on the clean images, for the report: given by the caller, or
+            // recorded as the first step's forward pass when the attack starts from the clean
+            // images (here for a gradient attack; DAG returns its first pass's). Otherwise it
+            // comes from the pass that scores the result, in one batch with the adversarial
+            // images: either way an attack costs its steps and one more pass.
             var cleanForward: (images: Tensor, output: Tensor)?
             if case .gradient(let attack) = spec.engine, !attack.randomStart {
                 let images = x.detached()
                 images.requiresGrad = true
                 cleanForward = (images, try model(images))
             }
-            let cleanOutput = try cleanForward.map { $0.output.detached() } ?? givenCleanOutput ?? withoutGrad { try model(x) }
-            let task: AttackTask
-            if detection {
-                task = .detection
-            } else if case .dag = spec.engine {
-                task = .segmentation
-            } else {
-                task = try spec.task ?? inferTask(cleanOutput, op: op)
+            let cleanOutput = cleanForward.map { $0.output.detached() } ?? givenCleanOutput
+            func check(clean output: Tensor) throws {
+                try task.check(output: output, labels: y, op: op)
+                if let target = spec.target { try task.check(output: output, labels: target, op: "\(op) (target)") }
             }
-            guard cleanOutput.rank >= 1, cleanOutput.shape[0] == x.shape[0] else {
-                throw LuaError("\(op): the model returned \(describeShape(cleanOutput.shape)) for \(x.shape[0]) images")
-            }
-            try task.check(output: cleanOutput, labels: y, op: op)
-            if let target = spec.target { try task.check(output: cleanOutput, labels: target, op: "\(op) (target)") }
+            if let cleanOutput { try check(clean: cleanOutput) }
             let labels = spec.target ?? y
             let extra = AttackCounters()
             var result: AttackResult
@@ -185,6 +191,7 @@ enum AttackBindings {
             case .gradient(var attack):
                 attack.interrupted = interrupted
                 attack.cleanForward = cleanForward
+                attack.scoresCleanImages = cleanOutput == nil
                 let hooks = LuaAttackHooks(callbacks: callbacks, spec: spec, view: view)
                 if callbacks.has("step") {
                     let sizes = try hooks.schedule(steps: attack.steps)
@@ -206,13 +213,24 @@ enum AttackBindings {
                 result = try attack.run(model: model, images: x, labels: labels)
             case .apgd(var attack):
                 attack.interrupted = interrupted
+                attack.scoresCleanImages = cleanOutput == nil
                 result = try attack.run(model: model, task: task, images: x, labels: labels)
             case .dag(var attack):
                 attack.interrupted = interrupted
                 result = task == .detection ? try attack.run(detector: model, images: x, labels: y)
                     : try attack.run(model: model, images: x, labels: y)
             }
-            let report = try AttackReport(model: model, task: task, clean: x, cleanOutput: cleanOutput, labels: y,
+            let clean: Tensor
+            if let given = cleanOutput ?? result.cleanOutput {
+                clean = given
+            } else if result.adversarialOutput == nil {
+                let both = try withoutGrad { try forwardTogether(model, x, result.adversarial, op: op) }
+                (clean, result.adversarialOutput) = (both.first, both.second)
+            } else {
+                clean = try withoutGrad { try model(x) }
+            }
+            if cleanOutput == nil { try check(clean: clean) }
+            let report = try AttackReport(model: model, task: task, clean: x, cleanOutput: clean, labels: y,
                                           targets: spec.target, result: result)
             return (result, report, extra.forwards)
         }
@@ -237,12 +255,14 @@ enum AttackBindings {
         }
     }
 
-    private static func inferTask(_ output: Tensor, op: String) throws -> AttackTask {
-        switch output.rank {
-        case 2: return .classification
-        case 4: return .segmentation
+    /// The task a model's labels imply when the attack does not name it: class indices (N) for
+    /// a classifier, a class per pixel (N, H, W) for a segmenter.
+    private static func inferTask(labels: Tensor, count: Int, _ a: LuaArgs) throws -> AttackTask {
+        switch labels.rank {
+        case 1: return .classification
+        case 3: return .segmentation
         default:
-            throw LuaError("\(op): the model must output (N, K) logits (classification) or (N, K, H, W) logits (segmentation), got size \(describeShape(output.shape))")
+            throw a.error(4, "expected labels of size \(count) (class indices, for a classifier) or \(count)xHxW (a class per pixel, for a segmenter), got \(describeShape(labels.shape))")
         }
     }
 

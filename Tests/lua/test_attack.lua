@@ -284,20 +284,34 @@ end
 
 -- An attack's model passes: one per step (SMIA's target images ride in the same batch), the
 -- first shared with the clean images' pass when the attack starts from them, and one that
--- scores the result; a random start needs the clean pass on its own.
+-- scores the result; an attack that does not start from the clean images (a random start,
+-- C&W's tanh space) runs them in that last pass, in one batch with its result. (DeepFool and
+-- DAG start from them and drop finished images, so only their pass counts are fixed.)
 function tests.an_attack_costs_its_steps_and_one_more_pass()
   local m, x, y = classifier()
-  local calls = 0
-  local counted = function(input) calls = calls + 1; return m(input) end
+  local calls, images = 0, 0
+  local counted = function(input) calls, images = calls + 1, images + input:shape()[1]; return m(input) end
   for _, case in ipairs{{"fgsm", A.fgsm{}, 2}, {"pgd", A.pgd{steps = 5, random_start = false}, 6},
                         {"smia", A.smia{steps = 4}, 5}, {"dev", A.dev{steps = 3}, 4},
                         {"lua loss", A.iterative{steps = 3, loss = function(ctx) return nn.cross_entropy(ctx.output, ctx.y) end}, 4},
-                        {"pgd from a random start", A.pgd{steps = 5}, 7}} do
-    calls = 0
+                        {"pgd from a random start", A.pgd{steps = 5}, 6, 16 * 7},
+                        {"apgd", A.apgd{steps = 5}, 6, 16 * 7}, {"cw", A.cw{steps = 5}, 6, 16 * 7},
+                        {"deepfool", A.deepfool{steps = 5}, nil, nil}} do
+    calls, images = 0, 0
     local _, s = case[2]:run(counted, x, y)
-    H.eq(calls, case[3], case[1] .. " model passes")
+    if case[3] then H.eq(calls, case[3], case[1] .. " model passes") end
+    if case[4] then H.eq(images, case[4], case[1] .. " images through the model") end
     assert(s.accuracy <= 1, case[1])
   end
+  -- DeepFool starts from the clean images and drops those it has fooled: at most its steps
+  -- over the batch, and the result once.
+  assert(images <= 16 * 5 + 16, "deepfool: " .. images .. " images")
+  -- DAG starts from the clean images: its first pass is theirs.
+  local seg, xs, ys = segmenter()
+  calls = 0
+  local _, s = A.dag{steps = 5}:run(function(v) calls = calls + 1; return seg(v) end, xs, ys)
+  H.eq(calls, #s.losses + 1, "dag: a pass per iteration and one to score")
+  H.eq(s.clean_pixel_accuracy, 1, "dag: clean figures from its first pass")
 end
 
 function tests.lua_smia_and_dag_give_the_builtin_images()
@@ -354,7 +368,9 @@ function tests.bad_options_are_clear_errors()
   H.raises(function() a:run(m, x, T.zeros{16, 2}) end, "expected labels of size 16")
   H.raises(function() a:run(m, x, y + 20) end, "class indices in 0..3")
   H.raises(function() a:run(function(x) return m(x):reshape{16, 2, 2} end, x, y) end,
-    "the model must output (N, K) logits (classification) or (N, K, H, W)")
+    "pgd: a classifier must output (N, K) logits, got size 16x2x2")
+  H.raises(function() a:run(m, x, T.zeros{16, 2}) end, "bad argument #3 to 'run'",
+    "expected labels of size 16 (class indices, for a classifier) or 16xHxW (a class per pixel, for a segmenter), got 16x2")
   H.raises(function() a:run(function(x) return 1 end, x, y) end, "the model function must return a tensor, got number")
   H.raises(function() A.deepfool{}:run(segmenter()) end, "a classifier must output (N, K) logits")
   local nan = x:clone()

@@ -43,6 +43,10 @@ public struct IterativeAttack {
     /// that needs a gradient) as its input: the caller's clean forward pass, which then serves
     /// as the first step's forward when that step starts from the clean images.
     public var cleanForward: (images: Tensor, output: Tensor)?
+    /// Also runs the clean images through the model, in one batch with the first run's scoring
+    /// pass, and returns their output as `AttackResult.cleanOutput`: for a caller that needs it
+    /// when no step starts from the clean images (a random start). Not counted in `forwards`.
+    public var scoresCleanImages = false
 
     public init(name: String, loss: @escaping AttackLoss) {
         self.name = name
@@ -70,6 +74,7 @@ public struct IterativeAttack {
 
         var best: Tensor?
         var bestOutput: Tensor?
+        var cleanOutput: Tensor?
         var bestScore: [Float] = []
         var updates: [Tensor] = []
         var losses: [Float] = []
@@ -77,7 +82,13 @@ public struct IterativeAttack {
             let run = try singleRun(model: model, task: task, clean: clean, labels: labels, radii: radii,
                                     seed: seed &+ UInt64(restart), counters: counters,
                                     cleanForward: restart == 0 ? cleanForward : nil)
-            let output = try withoutGrad { try model(run.adversarial) }
+            let output: Tensor
+            if scoresCleanImages && restart == 0 {
+                let both = try withoutGrad { try forwardTogether(model, clean, run.adversarial, op: name) }
+                (cleanOutput, output) = (both.first, both.second)
+            } else {
+                output = try withoutGrad { try model(run.adversarial) }
+            }
             counters.forwards += n
             // Score per sample, to keep each sample's best run: success first, then the task
             // loss. A single run has nothing to choose from.
@@ -104,7 +115,8 @@ public struct IterativeAttack {
         guard let adversarial = best else { throw TensorError("\(name): no run completed") }
         return AttackResult(adversarial: adversarial, updates: updates, losses: losses,
                             forwards: counters.forwards, gradients: counters.gradients,
-                            seconds: Date().timeIntervalSince(started), adversarialOutput: bestOutput)
+                            seconds: Date().timeIntervalSince(started), adversarialOutput: bestOutput,
+                            cleanOutput: cleanOutput)
     }
 
     private func singleRun(model: Module, task: AttackTask, clean: Tensor, labels: Tensor, radii: Tensor,
@@ -135,12 +147,7 @@ public struct IterativeAttack {
                 companionOutput = nil
                 counters.forwards += n
             } else if let extra {
-                let both = try model(Tensor.cat([current, extra], dim: 0))
-                guard both.rank >= 1, both.shape[0] == 2 * n else {
-                    throw TensorError("\(name): the model returned \(describeShape(both.shape)) for \(2 * n) images")
-                }
-                output = try both.slice(dim: 0, start: 0, end: n)
-                companionOutput = try both.slice(dim: 0, start: n, end: 2 * n)
+                (output, companionOutput) = try forwardTogether(model, current, extra, op: name)
                 counters.forwards += 2 * n
             } else {
                 output = try model(current)
@@ -207,10 +214,12 @@ public struct AttackResult {
     public let gradients: Int
     public let seconds: Double
     /// The model's output on `adversarial`, when the attack computed it (unrecorded).
-    public let adversarialOutput: Tensor?
+    public var adversarialOutput: Tensor?
+    /// The model's output on the clean images, when the attack computed it (unrecorded).
+    public var cleanOutput: Tensor?
 
     public init(adversarial: Tensor, updates: [Tensor], losses: [Float], forwards: Int, gradients: Int, seconds: Double,
-                adversarialOutput: Tensor? = nil) {
+                adversarialOutput: Tensor? = nil, cleanOutput: Tensor? = nil) {
         self.adversarial = adversarial
         self.updates = updates
         self.losses = losses
@@ -218,6 +227,7 @@ public struct AttackResult {
         self.gradients = gradients
         self.seconds = seconds
         self.adversarialOutput = adversarialOutput
+        self.cleanOutput = cleanOutput
     }
 }
 

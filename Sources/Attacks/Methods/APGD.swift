@@ -22,7 +22,8 @@ import Tensor
 /// - The random start is uniform in the ball (`Projection.randomPerturbation`); the authors
 ///   scale uniform noise so its largest value is ε.
 /// - x⁽ᴺ⁾ is evaluated (loss, success) without a gradient: N gradients, N + 1 forward passes
-///   per run, so `steps` compares with PGD's.
+///   per run, so `steps` compares with PGD's (N steps and a pass that scores the result). The
+///   returned output on the best iterates comes from those passes.
 /// - A sample returns its best iterate: a successful one before any other, then the higher loss.
 ///   (The authors return the clean image for a sample that stays correctly classified.)
 /// - Restarts (`restarts`, seeds `seed`, `seed + 1`, ...) run only on the samples that have not
@@ -59,6 +60,10 @@ public struct APGD {
     /// Called at each checkpoint w_j with (w_j, each sample's step size after the check, which
     /// samples halved it and went back to their best point), for the samples of the current run.
     public var onCheckpoint: ((_ iteration: Int, _ stepSizes: [Float], _ halved: [Bool]) -> Void)?
+    /// Also runs the clean images through the model, in one batch with the first run's last
+    /// evaluation, and returns their output as `AttackResult.cleanOutput`: for a caller that
+    /// needs it. Not counted in `forwards`.
+    public var scoresCleanImages = false
 
     public init() {}
 
@@ -108,6 +113,8 @@ public struct APGD {
         let clean = images.detached()
 
         var best = clean
+        var bestOutput: Tensor?
+        var cleanOutput: Tensor?
         var bestSuccess = [Bool](repeating: false, count: n)
         var bestLoss = [Float](repeating: -.infinity, count: n)
         var losses: [Float] = []
@@ -120,8 +127,10 @@ public struct APGD {
                                     clean: all ? clean : clean.indexSelect(dim: 0, indices: index),
                                     labels: all ? labels : labels.indexSelect(dim: 0, indices: index),
                                     radii: all ? radii : radii.indexSelect(dim: 0, indices: index),
-                                    seed: seed &+ UInt64(restart), counters: counters)
+                                    seed: seed &+ UInt64(restart), counters: counters,
+                                    scoringClean: scoresCleanImages && restart == 0)
             losses += run.losses
+            if restart == 0 { cleanOutput = run.cleanOutput }
             var take = [Bool](repeating: false, count: n)
             for (j, i) in todo.enumerated() where better(run.success[j], run.loss[j], than: bestSuccess[i], bestLoss[i]) {
                 take[i] = true
@@ -132,9 +141,18 @@ public struct APGD {
                 let merged = all ? run.adversarial : try scatter(run.adversarial, into: clean.shape, at: todo, over: best)
                 best = try Tensor.selectSamples(take, merged, best)
             }
+            // The output on `best`, from the runs' own passes (none where a sample kept its
+            // clean image: the caller then scores the result).
+            if restart == 0 {
+                bestOutput = take.contains(false) ? nil : run.output
+            } else if take.contains(true), let current = bestOutput {
+                let merged = all ? run.output : try scatter(run.output, into: current.shape, at: todo, over: current)
+                bestOutput = try Tensor.selectSamples(take, merged, current)
+            }
         }
         return AttackResult(adversarial: best, updates: [], losses: losses, forwards: counters.forwards,
-                            gradients: counters.gradients, seconds: Date().timeIntervalSince(started))
+                            gradients: counters.gradients, seconds: Date().timeIntervalSince(started),
+                            adversarialOutput: bestOutput, cleanOutput: cleanOutput)
     }
 
     private func better(_ success: Bool, _ loss: Float, than bestSuccess: Bool, _ bestLoss: Float) -> Bool {
@@ -151,16 +169,23 @@ public struct APGD {
         return try Tensor(shape: shape, storage: storage)
     }
 
-    /// Loss per sample (N) to ascend, and the output, at `x`; the gradient of their sum when asked.
+    /// The model's output and each sample's loss (N) to ascend at `x`, with the gradient of
+    /// their sum when asked; without one, `clean` images, when given, go through the model in
+    /// the same batch, and their output comes back as `cleanOutput`.
     private func evaluate(model: Module, task: AttackTask, x: Tensor, labels: Tensor, withGradient: Bool,
-                          check: Bool, counters: AttackCounters) throws -> (loss: [Float], success: [Bool], gradient: Tensor?) {
+                          check: Bool, counters: AttackCounters, clean: Tensor? = nil)
+        throws -> (output: Tensor, loss: [Float], success: [Bool], gradient: Tensor?, cleanOutput: Tensor?) {
         let n = x.shape[0]
         if !withGradient {
-            let output = try withoutGrad { try model(x) }
+            let (output, cleanOutput) = try withoutGrad { () throws -> (Tensor, Tensor?) in
+                guard let clean else { return (try model(x), nil) }
+                let both = try forwardTogether(model, x, clean, op: name)
+                return (both.first, both.second)
+            }
             counters.forwards += n
             if check { try task.check(output: output, labels: labels, op: name) }
             let perSample = try withoutGrad { try lossPerSample(task: task, output: output, labels: labels) }
-            return (perSample.storage, try task.success(output, labels: labels, targeted: targeted), nil)
+            return (output, perSample.storage, try task.success(output, labels: labels, targeted: targeted), nil, cleanOutput)
         }
         let current = x.detached()
         current.requiresGrad = true
@@ -173,7 +198,8 @@ public struct APGD {
         }
         let gradient = try grad(of: perSample.sum(), wrt: [current])[0]
         counters.gradients += n
-        return (perSample.storage, try task.success(output.detached(), labels: labels, targeted: targeted), gradient)
+        let detached = output.detached()
+        return (detached, perSample.storage, try task.success(detached, labels: labels, targeted: targeted), gradient, nil)
     }
 
     private func lossPerSample(task: AttackTask, output: Tensor, labels: Tensor) throws -> Tensor {
@@ -187,7 +213,8 @@ public struct APGD {
     }
 
     private func singleRun(model: Module, task: AttackTask, clean: Tensor, labels: Tensor, radii: Tensor, seed: UInt64,
-                           counters: AttackCounters) throws -> (adversarial: Tensor, success: [Bool], loss: [Float], losses: [Float]) {
+                           counters: AttackCounters, scoringClean: Bool)
+        throws -> (adversarial: Tensor, output: Tensor, success: [Bool], loss: [Float], losses: [Float], cleanOutput: Tensor?) {
         let n = clean.shape[0]
         let perSample = [n] + [Int](repeating: 1, count: clean.rank - 1)
         func project(_ x: Tensor) throws -> Tensor {
@@ -210,8 +237,9 @@ public struct APGD {
         var xMax = x, gMax = gradient
         var fMax = evaluation.loss
         // What is returned: success first, then the loss.
-        var best = x
+        var best = x, bestOutput = evaluation.output
         var bestSuccess = evaluation.success, bestLoss = evaluation.loss
+        var cleanOutput: Tensor?
         var eta = radii.storage.map { 2 * $0 }
         var lastLoss = evaluation.loss
         var increases = [Int](repeating: 0, count: n)
@@ -227,7 +255,9 @@ public struct APGD {
             previous = x
             x = next
             let last = k == steps - 1
-            evaluation = try evaluate(model: model, task: task, x: x, labels: labels, withGradient: !last, check: false, counters: counters)
+            evaluation = try evaluate(model: model, task: task, x: x, labels: labels, withGradient: !last, check: false,
+                                      counters: counters, clean: last && scoringClean ? clean : nil)
+            if last { cleanOutput = evaluation.cleanOutput }
             losses.append(evaluation.loss.reduce(0, +) / Float(n))
             if let g = evaluation.gradient { gradient = g }
 
@@ -246,7 +276,10 @@ public struct APGD {
                 xMax = try Tensor.selectSamples(raised, x, xMax)
                 if !last { gMax = try Tensor.selectSamples(raised, gradient, gMax) }
             }
-            if improved.contains(true) { best = try Tensor.selectSamples(improved, x, best) }
+            if improved.contains(true) {
+                best = try Tensor.selectSamples(improved, x, best)
+                bestOutput = try Tensor.selectSamples(improved, evaluation.output, bestOutput)
+            }
 
             let iteration = k + 1
             guard marks.contains(iteration), !last else { continue }
@@ -270,6 +303,6 @@ public struct APGD {
             increases = [Int](repeating: 0, count: n)
             lastCheckpoint = iteration
         }
-        return (best, bestSuccess, bestLoss, losses)
+        return (best, bestOutput, bestSuccess, bestLoss, losses, cleanOutput)
     }
 }

@@ -4,11 +4,14 @@ import Tensor
 /// A model seen as a set of targets with class scores each: the pixels of a segmenter, the
 /// proposals of a detector, the one image of a classifier. DAG attacks any conformer.
 public protocol TargetScorer {
-    /// Class scores per target, (N, K, T), class dimension 1 as cross-entropy takes it, for the
-    /// images (N, C, H, W), recorded so that gradients reach the images. `samples` are the
-    /// positions of these images in the batch the attack was given (DAG drops finished samples),
-    /// for a scorer that keeps per-image state, such as a detector's fixed proposals.
-    func scores(_ images: Tensor, samples: [Int]) throws -> Tensor
+    /// The model the attack runs on the images.
+    var model: Module { get }
+    /// Class scores per target, (N, K, T), class dimension 1 as cross-entropy takes it, from the
+    /// model's output on N images (recorded, and so are the scores, so that gradients reach the
+    /// images). `samples` are the positions of these images in the batch the attack was given
+    /// (DAG drops finished samples), for a scorer that keeps per-image state, such as a
+    /// detector's fixed proposals.
+    func scores(output: Tensor, samples: [Int]) throws -> Tensor
 }
 
 /// A segmenter's pixels as targets: logits (N, K, H, W) seen as (N, K, H·W).
@@ -16,8 +19,7 @@ public struct SegmentationTargets: TargetScorer {
     public let model: Module
     public init(model: Module) { self.model = model }
 
-    public func scores(_ images: Tensor, samples: [Int]) throws -> Tensor {
-        let output = try model(images)
+    public func scores(output: Tensor, samples: [Int]) throws -> Tensor {
         guard output.rank == 4 else {
             throw TensorError("dag: a segmenter must output (N, K, H, W) logits, got size \(describeShape(output.shape))")
         }
@@ -101,8 +103,12 @@ public struct DAG {
         return try attack.run(scorer: SegmentationTargets(model: model), images: images, labels: labels.reshaped([labels.shape[0], -1]))
     }
 
-    /// Attacks any scorer: labels (N, T), the true class of each target.
-    public func run(scorer: TargetScorer, images: Tensor, labels: Tensor) throws -> AttackResult {
+    /// Attacks any scorer: labels (N, T), the true class of each target. `cleanForward`, the
+    /// model's output on the clean images recorded with `images` (a leaf equal to them that
+    /// needs a gradient) as its input, serves as the first iteration's forward pass. That pass
+    /// is at the clean images, so its output comes back as `AttackResult.cleanOutput`.
+    public func run(scorer: TargetScorer, images: Tensor, labels: Tensor,
+                    cleanForward: (images: Tensor, output: Tensor)? = nil) throws -> AttackResult {
         try validate()
         let started = Date()
         let n = images.shape.first ?? 0
@@ -118,15 +124,23 @@ public struct DAG {
         var active = Array(0..<n)
         var chosen: [Int] = []        // l′ per target, N·T, fixed at the first iteration
         var k = 0, t = 0
+        var cleanOutput: Tensor?
 
         for iteration in 1...steps where !active.isEmpty {
             if interrupted() { throw TensorError("dag: interrupted") }
-            let x = try Tensor(shape: [active.count] + Array(images.shape.dropFirst()),
+            let x: Tensor, output: Tensor
+            if iteration == 1, let primed = cleanForward {
+                (x, output) = primed
+            } else {
+                x = try Tensor(shape: [active.count] + Array(images.shape.dropFirst()),
                                storage: active.flatMap { adversarial[($0 * sampleSize)..<(($0 + 1) * sampleSize)] })
-            x.requiresGrad = true
-            let scores = try scorer.scores(x, samples: active)
+                x.requiresGrad = true
+                output = try scorer.model(x)
+            }
+            let scores = try scorer.scores(output: output, samples: active)
             forwards += active.count
             if iteration == 1 {
+                cleanOutput = output.detached()
                 (k, t) = try checkScores(scores, labels: labels, count: n)
                 chosen = try adversarialTargets(scores.detached(), labels: labels, classes: k, targets: t)
             }
@@ -178,7 +192,8 @@ public struct DAG {
         }
         return AttackResult(adversarial: try Tensor(shape: images.shape, storage: adversarial),
                             updates: try updates.map { try Tensor(shape: images.shape, storage: $0) }, losses: losses,
-                            forwards: forwards, gradients: gradients, seconds: Date().timeIntervalSince(started))
+                            forwards: forwards, gradients: gradients, seconds: Date().timeIntervalSince(started),
+                            cleanOutput: cleanOutput)
     }
 
     /// (K, T) of the scores, after checking them and the labels.

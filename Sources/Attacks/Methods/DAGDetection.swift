@@ -22,8 +22,7 @@ public struct DetectionTargets: TargetScorer {
         self.cells = cells
     }
 
-    public func scores(_ images: Tensor, samples: [Int]) throws -> Tensor {
-        let output = try model(images)
+    public func scores(output: Tensor, samples: [Int]) throws -> Tensor {
         guard output.rank == 4, output.shape[1] == numClasses + 4 else {
             throw TensorError("dag: a detector with \(numClasses) classes must output (N, \(numClasses + 4), h, w) heads, got size \(describeShape(output.shape))")
         }
@@ -55,6 +54,7 @@ extension DAG {
     /// background for a one-class detector. A target stays active while its class still wins
     /// at its cell; an image stops when none is left, as for a segmenter. Targeted DAG,
     /// `ignoreIndex` and given adversarial labels are not defined for detection.
+    /// The clean pass the targets come from is also the first iteration's forward pass.
     public func run(detector model: Module, images: Tensor, labels: Tensor) throws -> AttackResult {
         try validate()
         guard !targeted else { throw TensorError("dag: targeted attacks are not defined for detection") }
@@ -63,7 +63,10 @@ extension DAG {
         guard images.rank == 4, images.shape[0] >= 1 else {
             throw TensorError("dag: expected images of size (N, C, H, W) with N >= 1, got \(describeShape(images.shape))")
         }
-        let output = try withoutGrad { try model(images) }
+        let start = images.detached()
+        start.requiresGrad = true
+        let recorded = try model(start)
+        let output = recorded.detached()
         try AttackTask.detection.check(output: output, labels: labels, op: "dag")
         let c = output.shape[1] - 4, h = output.shape[2], w = output.shape[3], plane = h * w
         let truths = try DetectionLabels.boxes(labels)
@@ -86,9 +89,7 @@ extension DAG {
         let classes = targets.flatMap { list in list.map { Float($0.label) } + [Float](repeating: -1, count: t - list.count) }
         var attack = self
         attack.ignoreIndex = -1
-        let result = try attack.run(scorer: DetectionTargets(model: model, numClasses: c, cells: cells), images: images,
-                                    labels: Tensor(shape: [images.shape[0], t], storage: classes))
-        return AttackResult(adversarial: result.adversarial, updates: result.updates, losses: result.losses,
-                            forwards: result.forwards + images.shape[0], gradients: result.gradients, seconds: result.seconds)
+        return try attack.run(scorer: DetectionTargets(model: model, numClasses: c, cells: cells), images: images,
+                              labels: Tensor(shape: [images.shape[0], t], storage: classes), cleanForward: (start, recorded))
     }
 }

@@ -6,7 +6,8 @@ import Tensor
 /// r and the image is x + (1 + overshoot)·r (clipped to the valid range), so the overshoot
 /// carries the image past the boundary. (torchattacks instead scales each step and can stop
 /// exactly on the boundary, with the prediction unchanged.) A sample stops once its
-/// prediction changes.
+/// prediction changes. The first step is at the clean images: its logits come back as
+/// `AttackResult.cleanOutput`.
 public struct DeepFool {
     public var steps = 50
     public var overshoot: Float = 0.02
@@ -32,12 +33,14 @@ public struct DeepFool {
         var total = [Float](repeating: 0, count: images.count)
         var active = Array(0..<n)
         var forwards = 0, gradients = 0
+        var cleanOutput: Tensor?
         for _ in 0..<steps where !active.isEmpty {
             if interrupted() { throw TensorError("deepfool: interrupted") }
             let x = try Tensor(shape: [active.count] + Array(images.shape.dropFirst()),
                                storage: active.flatMap { adversarial[($0 * sampleSize)..<(($0 + 1) * sampleSize)] })
             x.requiresGrad = true
             let logits = try model(x)
+            if cleanOutput == nil { cleanOutput = logits.detached() }
             forwards += active.count
             try AttackTask.classification.check(output: logits, labels: try labels.indexSelect(dim: 0, indices: Tensor(shape: [active.count], storage: active.map(Float.init))), op: "deepfool")
             let k = logits.shape[1]
@@ -83,6 +86,7 @@ public struct DeepFool {
             active = stillActive
         }
         return AttackResult(adversarial: try Tensor(shape: images.shape, storage: adversarial), updates: [], losses: [],
-                            forwards: forwards, gradients: gradients, seconds: Date().timeIntervalSince(started))
+                            forwards: forwards, gradients: gradients, seconds: Date().timeIntervalSince(started),
+                            cleanOutput: cleanOutput)
     }
 }
