@@ -45,7 +45,8 @@ import Tensor
 /// An attack runs the model once per step and once more to score its result. The report's
 /// clean figures need the model's output on x: the first step's when it starts from x, else
 /// the scoring pass runs x and the result in one batch. `a:run(model, x, y, {clean_output =
-/// out})` gives that output when the caller has it (smia.eval computes it once per batch).
+/// out})` gives that output when the caller has it (smia.eval computes it once per batch); for a
+/// detector it may be the table of heads `det(x)` returns.
 enum AttackBindings {
     static let metatable = "smia.Attack"
 
@@ -94,7 +95,7 @@ enum AttackBindings {
         // The model's output on x when the caller has it already (smia.eval computes it once per
         // batch for all its attacks): the attack then runs the clean images only when its
         // first step starts from them, and the report's clean figures come from it.
-        let givenCleanOutput = try LuaOptions(a, 5, names: ["clean_output"]).tensor("clean_output")
+        let givenCleanOutput = try cleanOutputOption(a, detector: ModuleBox.get(L, 2) as? Detector)
         if let given = givenCleanOutput, given.rank < 1 || given.shape[0] != x.shape[0] {
             throw a.error(5, "clean_output must be the model's output on the \(x.shape[0]) images, got size \(describeShape(given.shape))")
         }
@@ -237,6 +238,20 @@ enum AttackBindings {
         a.push(result.adversarial)
         try pushStats(a, spec: spec, result: result, report: report, extraForwards: extra)
         return 2
+    }
+
+    /// `clean_output`: a tensor, or for a detector also the table of heads `det(x)` returns.
+    private static func cleanOutputOption(_ a: LuaArgs, detector: Detector?) throws -> Tensor? {
+        let options = try LuaOptions(a, 5, names: ["clean_output"])
+        if let detector {
+            let L = a.L
+            defer { smia_pop(L, 1) }
+            if options.pushValue("clean_output") == LUA_TTABLE {
+                return try DetectorBindings.heads(a, at: lua_gettop(L), detector, argument: 5,
+                                                  context: "option 'clean_output': ").concatenated()
+            }
+        }
+        return try options.tensor("clean_output")
     }
 
     private static func firstEntryIsNumber(_ L: OpaquePointer, _ index: Int32) -> Bool {

@@ -25,7 +25,7 @@ enum DetectorBindings {
     static let methods: [(String, LuaBody)] = [
         ("loss", { a in
             let det = try detector(a)
-            let heads = try headsArgument(a, 2, det)
+            let heads = try heads(a, at: 2, det)
             let boxes = try BoxTables.read(a, 3, scored: false).map { $0.map(\.box) }
             let shape = heads.heatmap.shape
             guard boxes.count == shape[0] else {
@@ -42,7 +42,7 @@ enum DetectorBindings {
         }),
         ("decode", { a in
             let det = try detector(a)
-            let heads = try headsArgument(a, 2, det)
+            let heads = try heads(a, at: 2, det)
             let o = try LuaOptions(a, 3, names: ["k", "threshold", "nms"])
             let decoder = try DetectionDecoder(k: o.positive("k", default: 100), threshold: Float(o.number("threshold", default: 0.3)),
                                                nmsIoU: nmsOption(a, o))
@@ -88,23 +88,29 @@ enum DetectorBindings {
     }
 
     /// The head outputs: the table `det(x)` returned, or `forward`'s concatenated tensor.
-    private static func headsArgument(_ a: LuaArgs, _ i: Int32, _ det: Detector) throws -> DetectorHeads {
+    /// The heads at stack index `i`: the table `det(x)` returns, or the concatenated tensor of
+    /// `forward`. Errors name argument `argument` (`i` by default), after `context` (an option).
+    static func heads(_ a: LuaArgs, at i: Int32, _ det: Detector, argument: Int32? = nil,
+                      context: String = "") throws -> DetectorHeads {
+        let position = argument ?? i
         if let t = TensorBox.get(a.L, i) {
             return try DetectorHeads(concatenated: t, numClasses: det.numClasses)
         }
-        guard a.type(i) == LUA_TTABLE else { throw a.typeError(i, "table of head outputs {heatmap, size, offset}") }
         let L = a.L
+        guard a.type(i) == LUA_TTABLE else {
+            throw a.error(position, "\(context)table of head outputs {heatmap, size, offset} expected, got \(luaTypeName(L, i))")
+        }
         var parts: [Tensor] = []
         for name in ["heatmap", "size", "offset"] {
             rawGetField(L, i, name)
             defer { smia_pop(L, 1) }
             guard let t = TensorBox.get(L, -1) else {
-                throw a.error(i, "field '\(name)': tensor expected, got \(luaTypeName(L, -1))")
+                throw a.error(position, "\(context)field '\(name)': tensor expected, got \(luaTypeName(L, -1))")
             }
             parts.append(t)
         }
         guard parts[0].rank == 4, parts[0].shape[1] == det.numClasses else {
-            throw a.error(i, "field 'heatmap': expected size (N, \(det.numClasses), h, w), got \(describeShape(parts[0].shape))")
+            throw a.error(position, "\(context)field 'heatmap': expected size (N, \(det.numClasses), h, w), got \(describeShape(parts[0].shape))")
         }
         return try DetectorHeads(heatmap: parts[0], size: parts[1], offset: parts[2])
     }

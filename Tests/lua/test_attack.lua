@@ -463,6 +463,20 @@ function tests.clean_output_given_is_used_and_output_returned()
   H.raises(function() a:run(m, x, y, {clean_output = T.zeros{3, 4}}) end,
            "bad argument #4 to 'run'", "clean_output must be the model's output on the 16 images, got size 3x4")
   H.raises(function() a:run(m, x, y, {clean = clean}) end, "unknown option 'clean'")
+  -- A detector's clean output may be the table of heads it returns; its decoder reads the
+  -- concatenated heads of stats.output as well.
+  local det = H.square_detector()
+  local xd, boxes = H.squares(4, 3)
+  local heads = smia.no_grad(function() return det(xd) end)
+  local d1, r1 = a:run(det, xd, boxes)
+  local d2, r2 = a:run(det, xd, boxes, {clean_output = heads})
+  H.close(d2, d1, 0, "detector: same adversarial images")
+  for _, key in ipairs{"clean_map50", "map50", "clean_recall", "recall", "success_rate"} do H.eq(r2[key], r1[key], key) end
+  local after = smia.no_grad(function() return det(d2) end)
+  H.close(r2.output, T.cat({after.heatmap, after.size, after.offset}, 2), 1e-6, "stats.output: the heads on x_adv")
+  H.eq(#det:decode(r2.output), 4, "decoded from stats.output")
+  H.raises(function() a:run(det, xd, boxes, {clean_output = {heatmap = heads.heatmap}}) end,
+           "bad argument #4 to 'run'", "option 'clean_output': field 'size': tensor expected, got nil")
 end
 
 return tests

@@ -161,12 +161,11 @@ local function evaluate(o)
       local batch = ds:batch(indices)
       local count = #indices
       -- One clean forward pass per batch, shared by every attack's report; each attack's
-      -- predictions come from the output its run scored the adversarial images with. (A
-      -- detector's output here is its heads as a table, not the tensor the engine scores:
-      -- its attacks run those passes themselves.)
+      -- predictions come from the output its run scored the adversarial images with (for a
+      -- detector the heads concatenated, which its decoder takes as well as the table).
       local clean_output = smia.no_grad(function() return model(batch.x) end)
       local clean_pred = predict(model, clean_output, ds.task, o)
-      local shared = ds.task ~= "detection" and {clean_output = clean_output} or nil
+      local shared = {clean_output = clean_output}
       local kept = b == 1 and keep > 0 and math.min(keep, count)
       if kept then
         examples.x, examples.y, examples.predictions = slice(batch.x, kept), slice(batch.y, kept), slice(clean_pred, kept)
@@ -175,7 +174,7 @@ local function evaluate(o)
       for i, entry in ipairs(o.attacks) do
         local name, attack = entry[1], entry[2]
         local x_adv, stats = attack:run(model, batch.x, batch.y, shared)
-        local pred = predict(model, shared and stats.output or smia.no_grad(function() return model(x_adv) end), ds.task, o)
+        local pred = predict(model, stats.output, ds.task, o)
         runs[i] = {name, pred, stats}
         if kept then examples.methods[i] = {name = name, x_adv = slice(x_adv, kept), predictions = slice(pred, kept)} end
         if o.save then smia.per_image.save_adversarial(o.save, task_name, name, indices, x_adv, o.save_format) end

@@ -415,7 +415,7 @@ runner-up on the clean image, or `target`); steps along g/‖g‖∞ of size gam
               targeted = common.targeted, target = "adversarial class per pixel (N, H, W); implies targeted = true",
               ignore_index = "label of pixels left alone (nil: none)", record = common.record},
    call = attack_call("dag")})
-entry("Attack:run", "local x_adv, stats = a:run(model, x, y [, {clean_output = out}])", "Attacks a batch: the adversarial images and the statistics (help(\"stats\")). An attack runs the model once per step and once more to score its result; the report's clean figures come from its first step when that starts from `x`, else from the scoring pass, which then takes `x` and the result in one batch. `clean_output`, the model's output on `x` when the caller has it already (smia.eval computes it once per batch), spares that.")
+entry("Attack:run", "local x_adv, stats = a:run(model, x, y [, {clean_output = out}])", "Attacks a batch: the adversarial images and the statistics (help(\"stats\")). An attack runs the model once per step and once more to score its result; the report's clean figures come from its first step when that starts from `x`, else from the scoring pass, which then takes `x` and the result in one batch. `clean_output`, the model's output on `x` when the caller has it already (smia.eval computes it once per batch; for a detector the table `det(x)` returns will do), spares that.")
 entry("Attack:name", "a:name()", "The attack's name (`pgd`).")
 
 -- ctx and stats ----------------------------------------------------------------------------
