@@ -231,6 +231,12 @@ enum AttackBindings {
                 clean = try withoutGrad { try model(x) }
             }
             if cleanOutput == nil { try check(clean: clean) }
+            if result.adversarialOutput == nil {
+                result.adversarialOutput = try withoutGrad { try model(result.adversarial) }
+            }
+            if let given = givenCleanOutput, let output = result.adversarialOutput, given.shape != output.shape {
+                throw a.error(5, "clean_output must be the model's output on the \(x.shape[0]) images, of size \(describeShape(output.shape)), got \(describeShape(given.shape))")
+            }
             let report = try AttackReport(model: model, task: task, clean: x, cleanOutput: clean, labels: y,
                                           targets: spec.target, result: result)
             return (result, report, extra.forwards)

@@ -463,6 +463,8 @@ function tests.clean_output_given_is_used_and_output_returned()
   H.raises(function() a:run(m, x, y, {clean_output = T.zeros{3, 4}}) end,
            "bad argument #4 to 'run'", "clean_output must be the model's output on the 16 images, got size 3x4")
   H.raises(function() a:run(m, x, y, {clean = clean}) end, "unknown option 'clean'")
+  H.raises(function() a:run(m, x, y, {clean_output = T.zeros{16, 5}}) end,
+           "bad argument #4 to 'run'", "clean_output must be the model's output on the 16 images, of size 16x4, got 16x5")
   -- A detector's clean output may be the table of heads it returns; its decoder reads the
   -- concatenated heads of stats.output as well.
   local det = H.square_detector()
