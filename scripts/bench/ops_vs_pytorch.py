@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """smia-lua against PyTorch per operation, in one run (`make bench-ops`).
 
-    python3 scripts/bench/ops_vs_pytorch.py [--host .build/release/smia-lua] [--threads N] [--rows a,b] [--table]
+    python3 scripts/bench/ops_vs_pytorch.py [--host .build/release/smia-lua] [--threads N] [--rows a,b]
+                                            [--rounds R] [--table]
 
 Convolution, pooling and batch norm at the shapes of ResNet-18 (batch 8, 224x224 images), the
 shipped U-Net and detector (batch 16, 64x64) and the small CNN (batch 256, 28x28), each as a
@@ -12,7 +13,7 @@ each row this script times the same operation in PyTorch (in this process), then
 {"row", "pytorch_seconds", "smia_seconds", "ratio"} where ratio is PyTorch's time over
 smia-lua's (above 1: smia-lua is faster). The first line says what ran. `--table` also prints
 the rows as a Markdown table at the end. Times are the best of several calls after a warm-up
-call (as in scripts/bench/vs_pytorch.py; the command line, the timing and the output are
+call, over `--rounds` rounds alternating the two sides (as in scripts/bench/vs_pytorch.py; the command line, the timing and the output are
 scripts/bench/pytorch_compare.py, shared by both). Gradients are of the sum of the operation's
 output: torch.autograd.grad(op(x).sum(), x) for the input, (..., weights) for the weights.
 On a machine other work keeps busy, `--threads 1` gives the fairer comparison: PyTorch's

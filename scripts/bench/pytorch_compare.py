@@ -1,7 +1,7 @@
 """What the side-by-side benchmarks against PyTorch share (vs_pytorch.py, ops_vs_pytorch.py).
 
-Their command line (--host, --threads, --rows, --table), their first JSON line (what ran), the
-timing of each row in PyTorch and in smia-lua, one JSON line per row
+Their command line (--host, --threads, --rows, --rounds, --table), their first JSON line (what
+ran), the timing of each row in PyTorch and in smia-lua, one JSON line per row
 {"row", "pytorch_seconds", "smia_seconds", "ratio"}, and the Markdown table `--table` prints.
 Each script supplies its rows: a name, and the PyTorch call to time; the smia-lua half of a row
 is `smia-lua ROWS_LUA NAME`, which prints the row's seconds as its last JSON line.
@@ -45,10 +45,14 @@ def parse_args(doc):
     parser.add_argument("--host", default=os.path.join(HERE, "..", "..", ".build", "release", "smia-lua"))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("SMIA_THREADS", os.cpu_count() or 1)))
     parser.add_argument("--rows", default="", help="comma-separated row names (default: all)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="times each row on both sides, alternating; each side keeps its best (default 2)")
     parser.add_argument("--table", action="store_true", help="also print a Markdown table")
     args = parser.parse_args()
     if args.threads < 1:
         parser.error("--threads must be positive")
+    if args.rounds < 1:
+        parser.error("--rounds must be positive")
     torch.set_num_threads(args.threads)
     return parser, args
 
@@ -67,17 +71,21 @@ def print_header(bench, args, **extra):
     config = subprocess.run([args.host, "--threads", str(args.threads), "-e",
                              "local c = smia.config() print(c.blas .. ' ' .. c.blas_kernel)"],
                             check=True, capture_output=True, text=True).stdout.strip()
-    print(json.dumps({"bench": bench, "threads": args.threads, "torch": torch.__version__,
+    print(json.dumps({"bench": bench, "threads": args.threads, "rounds": args.rounds, "torch": torch.__version__,
                       "torch_mkldnn": torch.backends.mkldnn.is_available(), "smia_blas": config, **extra}), flush=True)
 
 
 def compare(args, rows, rows_lua, digits):
-    """Times each (name, PyTorch call) of `rows` in PyTorch, then in smia-lua, and prints its JSON
-    line as it finishes (seconds rounded to `digits` decimals); returns the rows."""
+    """Times each (name, PyTorch call) of `rows` in PyTorch, then in smia-lua, `args.rounds` times
+    in turn, each side keeping its best: a burst of load from outside then has to last through
+    every round of a side to change its time. Prints each row's JSON line as it finishes
+    (seconds rounded to `digits` decimals); returns the rows."""
     results = []
     for name, work in rows:
-        torch_s = best_time(work)
-        ours = smia_seconds(args.host, args.threads, name, rows_lua)
+        torch_s, ours = math.inf, math.inf
+        for _ in range(args.rounds):
+            torch_s = min(torch_s, best_time(work))
+            ours = min(ours, smia_seconds(args.host, args.threads, name, rows_lua))
         row = {"row": name, "pytorch_seconds": round(torch_s, digits), "smia_seconds": round(ours, digits),
                "ratio": round(torch_s / ours, 3)}
         results.append(row)

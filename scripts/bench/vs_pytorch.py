@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """smia-lua against PyTorch on this machine, in one run (`make bench-pytorch`).
 
-    python3 scripts/bench/vs_pytorch.py [--host .build/release/smia-lua] [--threads N] [--rows a,b] [--table]
+    python3 scripts/bench/vs_pytorch.py [--host .build/release/smia-lua] [--threads N] [--rows a,b]
+                                        [--rounds R] [--table]
 
 For each row, runs the work in PyTorch (in this process) and then the same work in smia-lua
 (scripts/bench/pytorch_rows.lua, one host process per row), both on the same number of threads,
 and prints one JSON line: {"row", "pytorch_seconds", "smia_seconds", "ratio"} where ratio is
 PyTorch's time over smia-lua's (above 1: smia-lua is faster). The first line says what ran
 (versions, threads, BLAS kernel). `--table` also prints the rows as a Markdown table at the end.
-Times are the best of several calls after a warm-up call.
+Times are the best of several calls after a warm-up call, over `--rounds` rounds (default 2)
+that alternate the two sides, so that a burst of outside load spoils a row only if it lasts
+through every round of one side.
 
 The work of each row is defined in pytorch_rows.lua; this file defines the same in PyTorch:
 attacks are written as torchattacks writes them, plus one forward pass that scores the
