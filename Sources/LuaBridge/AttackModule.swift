@@ -92,15 +92,18 @@ enum AttackBindings {
         }
         let x = try a.tensor(3)
         try a.checkNoMore(than: 5)
-        // The model's output on x when the caller has it already (smia.eval computes it once per
-        // batch for all its attacks): the attack then runs the clean images only when its
-        // first step starts from them, and the report's clean figures come from it.
-        let givenCleanOutput = try cleanOutputOption(a, detector: ModuleBox.get(L, 2) as? Detector)
-        if let given = givenCleanOutput, given.rank < 1 || given.shape[0] != x.shape[0] {
-            throw a.error(5, "clean_output must be the model's output on the \(x.shape[0]) images, got size \(describeShape(given.shape))")
-        }
         guard x.rank == 4, x.shape[0] >= 1 else {
             throw a.error(3, "expected images of size (N, C, H, W) with N >= 1, got \(describeShape(x.shape))")
+        }
+        // The model's output on x when the caller has it already (smia.eval computes it once per
+        // batch for all its attacks): the report's clean figures come from it, and no pass of
+        // the attack has to run the clean images for them.
+        let givenCleanOutput = try cleanOutputOption(a, detector: ModuleBox.get(L, 2) as? Detector)
+        if let given = givenCleanOutput {
+            guard given.rank >= 1, given.shape[0] == x.shape[0] else {
+                throw a.error(5, "clean_output must be the model's output on the \(x.shape[0]) images, got size \(describeShape(given.shape))")
+            }
+            guard !given.valueRange.hasNonFinite else { throw a.error(5, "clean_output contains NaN or infinite values") }
         }
         let range = x.valueRange
         guard !range.hasNonFinite else { throw a.error(3, "the images contain NaN or infinite values") }

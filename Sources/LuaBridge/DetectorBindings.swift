@@ -112,6 +112,10 @@ enum DetectorBindings {
         guard parts[0].rank == 4, parts[0].shape[1] == det.numClasses else {
             throw a.error(position, "\(context)field 'heatmap': expected size (N, \(det.numClasses), h, w), got \(describeShape(parts[0].shape))")
         }
-        return try DetectorHeads(heatmap: parts[0], size: parts[1], offset: parts[2])
+        do {
+            return try DetectorHeads(heatmap: parts[0], size: parts[1], offset: parts[2])
+        } catch let error as TensorError {
+            throw a.error(position, context + error.message)
+        }
     }
 }

@@ -322,6 +322,11 @@ enum NNBindings {
                 throw a.error(1, "only a Sequential takes new children, got \(target.typeName)")
             }
             let m = try a.module(2)
+            // A module inside itself would send every walk over the children (parameters,
+            // modes, printing) round the cycle until the stack overflows.
+            guard !m.contains(s) else {
+                throw a.error(2, "a module cannot contain itself: this \(m.typeName) is the Sequential or holds it")
+            }
             s.registerChild(String(s.count), m)
             return a.returnSelf()
         }),

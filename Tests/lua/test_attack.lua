@@ -463,6 +463,10 @@ function tests.clean_output_given_is_used_and_output_returned()
   H.raises(function() a:run(m, x, y, {clean_output = T.zeros{3, 4}}) end,
            "bad argument #4 to 'run'", "clean_output must be the model's output on the 16 images, got size 3x4")
   H.raises(function() a:run(m, x, y, {clean = clean}) end, "unknown option 'clean'")
+  H.raises(function() a:run(m, x, y, {clean_output = T.full({16, 4}, 0 / 0)}) end,
+           "bad argument #4 to 'run'", "clean_output contains NaN or infinite values")
+  H.raises(function() a:run(m, T.zeros{}, T.zeros{1}, {clean_output = T.zeros{1}}) end,
+           "bad argument #2 to 'run'", "expected images of size (N, C, H, W) with N >= 1, got")
   H.raises(function() a:run(m, x, y, {clean_output = T.zeros{16, 5}}) end,
            "bad argument #4 to 'run'", "clean_output must be the model's output on the 16 images, of size 16x4, got 16x5")
   -- A detector's clean output may be the table of heads it returns; its decoder reads the
@@ -479,6 +483,8 @@ function tests.clean_output_given_is_used_and_output_returned()
   H.eq(#det:decode(r2.output), 4, "decoded from stats.output")
   H.raises(function() a:run(det, xd, boxes, {clean_output = {heatmap = heads.heatmap}}) end,
            "bad argument #4 to 'run'", "option 'clean_output': field 'size': tensor expected, got nil")
+  H.raises(function() a:run(det, xd, boxes, {clean_output = {heatmap = heads.heatmap, size = heads.size, offset = T.zeros{4, 2, 1, 1}}}) end,
+           "bad argument #4 to 'run'", "option 'clean_output': detector heads: expected size and offset of size 4x2x8x8")
 end
 
 return tests

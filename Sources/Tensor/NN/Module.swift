@@ -49,6 +49,11 @@ open class Module {
         return module
     }
 
+    /// Whether `other` is this module or one of its descendants.
+    public func contains(_ other: Module) -> Bool {
+        self === other || children.contains { $0.module.contains(other) }
+    }
+
     /// Every trainable tensor with its dotted name, depth first, as `named_parameters()`.
     public func namedParameters() -> [(name: String, tensor: Tensor)] {
         ownParameters + children.flatMap { child in
