@@ -262,7 +262,8 @@ local function object_pool(corpus)
   local pool = {
     tensor = {T.rand({2, 3}, 1), T.rand({1, 1, 8, 8}, 2), T.rand({2, 3, 8, 8}, 3), T.zeros{0}, T.from{0, 1},
       T.from{1}, T.full({3}, 0 / 0), T.arange(6), T.zeros{0, 3}, T.ones{4, 1, 1, 1}, T.from{{0, 1}, {1, 0}},
-      T.rand({2, 1, 28, 28}, 4), T.zeros{2, 8, 8}, T.zeros{}},
+      T.rand({2, 1, 28, 28}, 4), T.zeros{2, 8, 8}, T.zeros{}, T.zeros{0, 1, 8, 8}, T.rand({1, 3, 1, 1}, 5),
+      T.full({1, 1, 4, 4}, 1 / 0)},
     module = {nn.Linear{3, 2}, nn.Conv2d{1, 2, 3}, nn.Sequential{nn.Flatten(), nn.Linear{64, 3}}, nn.ReLU(),
       smia.models.simple_cnn{in_channels = 1, num_classes = 3, width = 4, depth = 1}},
     attack = {smia.attack.pgd{steps = 2}, smia.attack.fgsm{}},
