@@ -227,11 +227,10 @@ enum AttackBindings {
             let clean: Tensor
             if let given = cleanOutput ?? result.cleanOutput {
                 clean = given
-            } else if result.adversarialOutput == nil {
+            } else {
+                // No pass of the attack ran the clean images: they ride in the scoring pass.
                 let both = try withoutGrad { try forwardTogether(model, x, result.adversarial, op: op) }
                 (clean, result.adversarialOutput) = (both.first, both.second)
-            } else {
-                clean = try withoutGrad { try model(x) }
             }
             if cleanOutput == nil { try check(clean: clean) }
             if result.adversarialOutput == nil {

@@ -87,7 +87,6 @@ enum DetectorBindings {
         }
     }
 
-    /// The head outputs: the table `det(x)` returned, or `forward`'s concatenated tensor.
     /// The heads at stack index `i`: the table `det(x)` returns, or the concatenated tensor of
     /// `forward`. Errors name argument `argument` (`i` by default), after `context` (an option).
     static func heads(_ a: LuaArgs, at i: Int32, _ det: Detector, argument: Int32? = nil,

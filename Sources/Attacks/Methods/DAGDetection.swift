@@ -60,9 +60,7 @@ extension DAG {
         guard !targeted else { throw TensorError("dag: targeted attacks are not defined for detection") }
         guard ignoreIndex == nil else { throw TensorError("dag: ignore_index does not apply to a detector") }
         if case .given = adversarialLabels { throw TensorError("dag: adversarial labels cannot be given for a detector") }
-        guard images.rank == 4, images.shape[0] >= 1 else {
-            throw TensorError("dag: expected images of size (N, C, H, W) with N >= 1, got \(describeShape(images.shape))")
-        }
+        try checkImageBatch(images, op: "dag")
         let start = images.detached()
         start.requiresGrad = true
         let recorded = try model(start)
